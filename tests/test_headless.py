@@ -1,0 +1,50 @@
+"""The headless core (engine, store, chat, settings, paths) must never import Textual or Rich.
+
+Each module is imported in a fresh interpreter, so an import made by another test cannot hide
+a leak.
+"""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+
+import tui
+
+HEADLESS_PACKAGES = ("tui.engine", "tui.store", "tui.chat")
+HEADLESS_MODULES = ("tui.paths", "tui.settings", "tui.cli")
+
+
+def headless_modules() -> list[str]:
+    names = list(HEADLESS_MODULES)
+    for package in HEADLESS_PACKAGES:
+        names.append(package)
+        path = [str(p) for p in __import__(package, fromlist=["_"]).__path__]
+        for info in pkgutil.walk_packages(path, prefix=package + "."):
+            names.append(info.name)
+    return names
+
+
+def test_there_are_headless_modules_to_check() -> None:
+    # Guards the test below against silently checking nothing.
+    assert len(headless_modules()) >= 8, headless_modules()
+
+
+def test_core_imports_without_textual_or_rich() -> None:
+    script = (
+        "import importlib, sys\n"
+        f"for name in {headless_modules()!r}:\n"
+        "    importlib.import_module(name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))\n"
+        "print(','.join(bad))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"headless core imported: {result.stdout.strip()}"
+
+
+def test_package_version() -> None:
+    assert tui.__version__
