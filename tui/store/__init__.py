@@ -1,0 +1,35 @@
+"""SQLite history: schema + migrations, FTS5 search, streaming answers, export/import.
+
+Headless (no Textual, no Rich). Rows never leave this package: callers get the frozen
+dataclasses of :mod:`tui.store.models`.
+"""
+
+from tui.store.db import SCHEMA_VERSION, NotFoundError, StoreError
+from tui.store.models import (
+    Branches,
+    Conversation,
+    ImportResult,
+    Message,
+    MessageStatus,
+    Role,
+    SearchHit,
+    StateRecord,
+)
+from tui.store.store import UNSET, Store, StreamWriter
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "UNSET",
+    "Branches",
+    "Conversation",
+    "ImportResult",
+    "Message",
+    "MessageStatus",
+    "NotFoundError",
+    "Role",
+    "SearchHit",
+    "StateRecord",
+    "Store",
+    "StoreError",
+    "StreamWriter",
+]

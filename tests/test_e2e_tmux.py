@@ -1,0 +1,88 @@
+"""End to end in a real terminal: tmux runs ``burrow`` at 60x30 on the bundled model, a
+question is typed and sent with Enter, and the answer and its tokens/s are read back from
+the screen with ``capture-pane``."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SESSION = f"burrow-e2e-{os.getpid()}"
+
+
+def tmux(*args: str) -> str:
+    result = subprocess.run(
+        ["tmux", *args], capture_output=True, text=True, timeout=20, check=True
+    )
+    return result.stdout
+
+
+def screen() -> str:
+    return tmux("capture-pane", "-p", "-t", SESSION)
+
+
+def wait_screen(contains: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        text = screen()
+        if contains in text:
+            return text
+        time.sleep(0.2)
+    raise AssertionError(f"{contains!r} never appeared; the screen was:\n{text}")
+
+
+@pytest.fixture
+def tmux_session(burrow_home: Path, smollm2_path: Path) -> Iterator[None]:
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (.ci/run installs it: apt-get install tmux)")
+    env = {
+        "BURROW_HOME": str(burrow_home),
+        "TERM": "xterm-256color",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    config = burrow_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    # Short greedy answers: the test reads the screen, it does not measure speed.
+    config.write_text("max_tokens = 32\ntemperature = 0.0\nn_ctx = 1024\n")
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    command = f"env {exports} {shlex.quote(sys.executable)} -m tui --model {smollm2_path}"
+    tmux("new-session", "-d", "-s", SESSION, "-x", "60", "-y", "30", command)
+    try:
+        yield
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
+
+
+def test_burrow_in_tmux_answers_a_question(tmux_session: None) -> None:
+    # The status line shows the context meter once the model is ready.
+    wait_screen("/1024", 90)
+    tmux("send-keys", "-t", SESSION, "-l", "What is the capital of France?")
+    time.sleep(0.3)
+    tmux("send-keys", "-t", SESSION, "Enter")
+    text = wait_screen("tok/s", 120)
+    lines = text.splitlines()
+    assert any("You" in line for line in lines), text
+    answer_at = next(i for i, line in enumerate(lines) if "Burrow" in line and "▌" in line)
+    answer = "\n".join(lines[answer_at + 1 : answer_at + 4]).replace("▌", "").strip()
+    assert answer, f"no answer text under 'Burrow':\n{text}"
+    assert any("tok/s" in line and "tokens" in line for line in lines), text
+    tmux("send-keys", "-t", SESSION, "C-q")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        alive = subprocess.run(["tmux", "has-session", "-t", SESSION], capture_output=True)
+        if alive.returncode != 0:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"burrow did not quit on ctrl+q:\n{screen()}")

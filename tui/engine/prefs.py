@@ -1,0 +1,64 @@
+"""Engine choices Burrow learned at run time, remembered per model file.
+
+Today there is one: "CPU extra buffer types crash with this file on this machine" (llama.cpp
+built with native flags segfaults at the first decode on some x86 CPUs with AMX). The file is
+``paths.engine_prefs_file()`` (0600), so the next start does not crash first.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from tui import paths
+
+
+def _key(model_path: str | Path) -> str:
+    return str(Path(model_path).expanduser().resolve())
+
+
+def load() -> dict[str, Any]:
+    """The whole preferences document (``{"models": {path: {...}}}``); empty if unreadable."""
+    try:
+        data = json.loads(paths.engine_prefs_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"models": {}}
+    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+        return {"models": {}}
+    return data
+
+
+def _save(data: dict[str, Any]) -> None:
+    paths.write_private_text(paths.engine_prefs_file(), json.dumps(data, indent=2) + "\n")
+
+
+def model_prefs(model_path: str | Path) -> dict[str, Any]:
+    entry = load()["models"].get(_key(model_path))
+    return entry if isinstance(entry, dict) else {}
+
+
+def extra_bufts_disabled(model_path: str | Path) -> bool:
+    """True when Burrow remembered that extra buffer types crash with this file."""
+    return model_prefs(model_path).get("extra_bufts") is False
+
+
+def remember_extra_bufts_off(model_path: str | Path, reason: str) -> None:
+    data = load()
+    entry = dict(data["models"].get(_key(model_path)) or {})
+    entry.update(
+        {
+            "extra_bufts": False,
+            "reason": reason,
+            "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+    )
+    data["models"][_key(model_path)] = entry
+    _save(data)
+
+
+def forget(model_path: str | Path) -> None:
+    data = load()
+    if data["models"].pop(_key(model_path), None) is not None:
+        _save(data)

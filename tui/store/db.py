@@ -1,0 +1,251 @@
+"""SQLite connection, pragmas and schema migrations of the history database.
+
+Durability choices (history must never be lost or corrupted):
+
+- WAL journal with ``synchronous=FULL``: a commit is on disk when it returns, and readers
+  never block the one writer (a TUI and a ``burrow ask`` can share the file).
+- ``busy_timeout`` and ``BEGIN IMMEDIATE`` for every write: a writer waits for the write lock
+  up front instead of failing half-way with "database is locked" on a lock upgrade.
+- ``secure_delete=ON`` at every connect (never trust the compile-time default): deleted text
+  is overwritten in the file.
+
+The schema version lives in ``PRAGMA user_version``; each migration runs in its own
+transaction and re-checks the version inside it, so two processes opening an old database at
+the same time migrate it once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+BUSY_TIMEOUT_MS = 15_000
+
+
+class StoreError(Exception):
+    """The history database cannot be used (newer schema, no FTS5, incognito misuse...)."""
+
+
+class NotFoundError(StoreError, LookupError):
+    """No conversation or message with that id."""
+
+
+# -- schema ---------------------------------------------------------------------------------
+# Migration N brings a database from user_version N-1 to N. Never edit a released migration:
+# add a new one (tests open databases written by earlier versions).
+
+_V1: Sequence[str] = (
+    """
+    CREATE TABLE conversations (
+        id INTEGER PRIMARY KEY,
+        uid TEXT NOT NULL UNIQUE,
+        title TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        pinned INTEGER NOT NULL DEFAULT 0,
+        model_path TEXT,
+        template TEXT,
+        system_prompt TEXT,
+        settings TEXT NOT NULL DEFAULT '{}',
+        tag TEXT,
+        active_leaf_id INTEGER
+    )
+    """,
+    """
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        uid TEXT NOT NULL UNIQUE,
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        parent_id INTEGER REFERENCES messages(id) ON DELETE CASCADE,
+        role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+        content TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        status TEXT NOT NULL DEFAULT 'done',
+        model TEXT,
+        stats TEXT NOT NULL DEFAULT '{}'
+    )
+    """,
+    "CREATE INDEX messages_by_conversation ON messages(conversation_id, id)",
+    "CREATE INDEX messages_by_parent ON messages(parent_id)",
+)
+
+_V2: Sequence[str] = (
+    # Which process writes a streaming answer: lets an opening process tell a live stream from
+    # one whose writer died (only the latter becomes 'interrupted').
+    "ALTER TABLE messages ADD COLUMN writer_pid INTEGER",
+    "CREATE INDEX messages_streaming ON messages(status) WHERE status = 'streaming'",
+    "CREATE INDEX conversations_listing ON conversations(pinned DESC, updated_at DESC, id DESC)",
+    # Full-text search: external-content FTS5 tables kept in sync by triggers.
+    """
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        content, content='messages', content_rowid='id',
+        tokenize='unicode61 remove_diacritics 2', prefix='2 3'
+    )
+    """,
+    """
+    CREATE VIRTUAL TABLE conversations_fts USING fts5(
+        title, content='conversations', content_rowid='id',
+        tokenize='unicode61 remove_diacritics 2', prefix='2 3'
+    )
+    """,
+    """
+    CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+    END
+    """,
+    """
+    CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content)
+        VALUES ('delete', old.id, old.content);
+    END
+    """,
+    """
+    CREATE TRIGGER messages_fts_au AFTER UPDATE OF content ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content)
+        VALUES ('delete', old.id, old.content);
+        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+    END
+    """,
+    """
+    CREATE TRIGGER conversations_fts_ai AFTER INSERT ON conversations BEGIN
+        INSERT INTO conversations_fts(rowid, title) VALUES (new.id, new.title);
+    END
+    """,
+    """
+    CREATE TRIGGER conversations_fts_ad AFTER DELETE ON conversations BEGIN
+        INSERT INTO conversations_fts(conversations_fts, rowid, title)
+        VALUES ('delete', old.id, old.title);
+    END
+    """,
+    """
+    CREATE TRIGGER conversations_fts_au AFTER UPDATE OF title ON conversations BEGIN
+        INSERT INTO conversations_fts(conversations_fts, rowid, title)
+        VALUES ('delete', old.id, old.title);
+        INSERT INTO conversations_fts(rowid, title) VALUES (new.id, new.title);
+    END
+    """,
+    # Index what a v1 database already holds.
+    "INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')",
+    "INSERT INTO conversations_fts(conversations_fts) VALUES ('rebuild')",
+    # Saved KV-cache states (issue 7). ``path`` is a file name inside paths.states_dir().
+    """
+    CREATE TABLE kv_states (
+        path TEXT PRIMARY KEY,
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        sha256 TEXT NOT NULL,
+        model_path TEXT NOT NULL,
+        template TEXT NOT NULL,
+        n_ctx INTEGER NOT NULL,
+        n_tokens INTEGER NOT NULL,
+        size_bytes INTEGER NOT NULL,
+        last_used REAL NOT NULL
+    )
+    """,
+    "CREATE INDEX kv_states_by_conversation ON kv_states(conversation_id)",
+    "CREATE INDEX kv_states_lru ON kv_states(last_used)",
+)
+
+MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# -- connection -----------------------------------------------------------------------------
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (its -wal/-shm copy that mode)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+def chmod_private(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        candidate = Path(f"{path}{suffix}")
+        with contextlib.suppress(OSError):  # missing, or a file system refusing chmod
+            os.chmod(candidate, 0o600)
+
+
+def connect(path: Path | None) -> sqlite3.Connection:
+    """Open ``path`` (None: an in-memory database that never touches the disk) and migrate it.
+
+    The connection is in autocommit mode (``isolation_level=None``): the store opens its own
+    short ``BEGIN IMMEDIATE`` transactions. ``check_same_thread=False``: the store serialises
+    use of the connection with a lock, and the UI calls it from worker threads.
+    """
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _create_private(path)
+    target = ":memory:" if path is None else str(path)
+    conn = sqlite3.connect(
+        target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+    )
+    try:
+        _configure(conn, in_memory=path is None)
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    if path is not None:
+        chmod_private(path)
+    return conn
+
+
+def _configure(conn: sqlite3.Connection, *, in_memory: bool) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA secure_delete = ON")
+    # Sorts and temporary indexes stay in RAM: incognito must write nothing, and spilling
+    # history text into temp files would defeat secure_delete.
+    conn.execute("PRAGMA temp_store = MEMORY")
+    if not in_memory:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"cannot switch the history database to WAL (got {mode!r})")
+    conn.execute("PRAGMA synchronous = FULL")
+    try:
+        conn.execute("CREATE VIRTUAL TABLE temp._fts5_probe USING fts5(x)")
+        conn.execute("DROP TABLE temp._fts5_probe")
+    except sqlite3.OperationalError as exc:
+        raise StoreError("this Python's SQLite lacks FTS5, which history search needs") from exc
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    migrations: Sequence[Sequence[str]] = MIGRATIONS,
+    *,
+    on_step: Callable[[int], None] | None = None,
+) -> int:
+    """Apply every missing migration; return the resulting schema version."""
+    target = len(migrations)
+    version = user_version(conn)
+    if version > target:
+        raise StoreError(
+            f"the history database has schema version {version}, newer than this Burrow "
+            f"understands ({target}); update Burrow"
+        )
+    while version < target:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = user_version(conn)  # another process may have migrated meanwhile
+            if version < target:
+                for statement in migrations[version]:
+                    conn.execute(statement)
+                version += 1
+                conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if on_step is not None:
+            on_step(version)
+    return version

@@ -1,0 +1,216 @@
+"""Export conversations to Markdown (to read) or JSON (complete, re-importable), and import.
+
+JSON keeps every branch of every conversation with stable ``uid`` s, so importing the same
+file twice adds nothing the second time. Files are written atomically with mode 0600; a
+folder the user names is created 0700 if missing and otherwise left as it is (it may be
+shared storage on Android, where chmod is refused anyway).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tui.store.db import StoreError
+from tui.store.models import Conversation, ImportResult, Message
+from tui.store.store import Store
+
+FORMAT_NAME = "burrow-history"
+FORMAT_VERSION = 1
+FORMATS = ("md", "json")
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="seconds")
+
+
+def conversation_to_dict(store: Store, conversation: Conversation) -> dict[str, Any]:
+    by_id = {m.id: m for m in store.messages(conversation.id)}
+    leaf = by_id.get(conversation.active_leaf_id) if conversation.active_leaf_id else None
+    return {
+        "uid": conversation.uid,
+        "title": conversation.title,
+        "created_at": conversation.created_at,
+        "updated_at": conversation.updated_at,
+        "pinned": conversation.pinned,
+        "model_path": conversation.model_path,
+        "template": conversation.template,
+        "system_prompt": conversation.system_prompt,
+        "settings": conversation.settings,
+        "tag": conversation.tag,
+        "active_leaf_uid": leaf.uid if leaf else None,
+        "messages": [
+            {
+                "uid": m.uid,
+                "parent_uid": by_id[m.parent_id].uid if m.parent_id in by_id else None,
+                "role": m.role,
+                "content": m.content,
+                "created_at": m.created_at,
+                "status": m.status,
+                "model": m.model,
+                "stats": m.stats,
+            }
+            for m in by_id.values()
+        ],
+    }
+
+
+def to_json(store: Store, conversation_ids: Iterable[int]) -> str:
+    document = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "exported_at": time.time(),
+        "conversations": [
+            conversation_to_dict(store, store.get_conversation(i)) for i in conversation_ids
+        ],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+def _stats_line(message: Message) -> str:
+    stats = message.stats
+    bits = []
+    if message.model:
+        bits.append(f"model {Path(message.model).name}")
+    for key, label in (
+        ("tokens", "tokens"),
+        ("completion_tokens", "tokens"),
+        ("tokens_per_second", "tok/s"),
+        ("ttft", "ttft s"),
+        ("stop_reason", "stop"),
+    ):
+        if key in stats:
+            value = stats[key]
+            if isinstance(value, float):
+                value = f"{value:.2f}"
+            bits.append(f"{label} {value}")
+    if message.status != "done":
+        bits.append(message.status)
+    return ", ".join(bits)
+
+
+def conversation_to_markdown(store: Store, conversation: Conversation) -> str:
+    """The shown path of a conversation, with its model and settings in a header."""
+    lines = [f"# {conversation.title or 'Untitled conversation'}", ""]
+    lines.append(f"- Created: {_iso(conversation.created_at)}")
+    lines.append(f"- Last activity: {_iso(conversation.updated_at)}")
+    if conversation.model_path:
+        lines.append(f"- Model: `{conversation.model_path}`")
+    if conversation.template:
+        lines.append(f"- Template: {conversation.template}")
+    if conversation.tag:
+        lines.append(f"- Tag: {conversation.tag}")
+    if conversation.settings:
+        settings = ", ".join(f"{k}={v}" for k, v in sorted(conversation.settings.items()))
+        lines.append(f"- Settings: {settings}")
+    lines.append(f"- Burrow id: {conversation.id} ({conversation.uid})")
+    if conversation.system_prompt:
+        lines += ["", "## System", "", conversation.system_prompt]
+    for message in store.active_path(conversation.id):
+        heading = {"user": "You", "assistant": "Assistant", "system": "System"}[message.role]
+        lines += ["", f"## {heading}", ""]
+        stats = _stats_line(message) if message.role == "assistant" else ""
+        if stats:
+            lines += [f"*{stats}*", ""]
+        lines.append(message.content)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def to_markdown(store: Store, conversation_ids: Iterable[int]) -> str:
+    parts = [conversation_to_markdown(store, store.get_conversation(i)) for i in conversation_ids]
+    return "\n---\n\n".join(parts)
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^\w]+", "-", text.lower(), flags=re.UNICODE).strip("-")
+    return slug[:40] or "conversation"
+
+
+def write_private(path: Path, text: str) -> Path:
+    """Write ``text`` atomically with mode 0600 without touching the folder's own mode."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    with contextlib.suppress(OSError):  # shared storage on Android refuses chmod
+        os.chmod(path, 0o600)
+    return path
+
+
+def export(
+    store: Store,
+    conversation_ids: Sequence[int] | None,
+    fmt: str,
+    out_dir: Path | None = None,
+) -> Path:
+    """Export the given conversations (None: all) into one file in ``out_dir``.
+
+    Default folder: ``paths.exports_dir()``. Returns the file written.
+    """
+    if fmt not in FORMATS:
+        raise StoreError(f"unknown export format {fmt!r} (use md or json)")
+    if out_dir is None:
+        from tui import paths
+
+        out_dir = paths.exports_dir()
+    elif not out_dir.exists():
+        out_dir.mkdir(parents=True, mode=0o700)
+    ids = store.conversation_ids() if conversation_ids is None else list(conversation_ids)
+    for conversation_id in ids:
+        store.get_conversation(conversation_id)  # NotFoundError before writing anything
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    if conversation_ids is None or len(ids) != 1:
+        name = f"burrow-history-{stamp}.{fmt}"
+    else:
+        conversation = store.get_conversation(ids[0])
+        name = f"burrow-{conversation.id}-{_slug(conversation.title)}-{stamp}.{fmt}"
+    text = to_json(store, ids) if fmt == "json" else to_markdown(store, ids)
+    return write_private(out_dir / name, text)
+
+
+def import_json(store: Store, file: Path) -> ImportResult:
+    """Import a JSON export; conversations and messages already present (same uid) are
+    skipped, so importing a file twice is harmless."""
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StoreError(f"cannot read {file}: {exc}") from exc
+    if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
+        raise StoreError(f"{file} is not a Burrow history export")
+    if int(document.get("version", 0)) > FORMAT_VERSION:
+        raise StoreError(f"{file} was written by a newer Burrow (format {document['version']})")
+    conversations = document.get("conversations")
+    if not isinstance(conversations, list):
+        raise StoreError(f"{file} has no conversations list")
+    added = merged = messages_added = messages_skipped = 0
+    for data in conversations:
+        try:
+            created, n_added, n_skipped = store._import_conversation(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreError(f"{file}: malformed conversation: {exc!r}") from exc
+        if created:
+            added += 1
+        elif n_added:
+            merged += 1
+        messages_added += n_added
+        messages_skipped += n_skipped
+    return ImportResult(
+        conversations_added=added,
+        conversations_merged=merged,
+        messages_added=messages_added,
+        messages_skipped=messages_skipped,
+    )

@@ -1,0 +1,122 @@
+"""Fill a history database with synthetic conversations, for the scale benchmark.
+
+``bench/store_scale.py`` times listing and search on what this writes. Text is drawn from a
+Zipf-distributed vocabulary of made-up words (deterministic for a seed), plus a few real
+words, so common, rare and prefix queries all have something to find.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import time
+import uuid
+from pathlib import Path
+
+from tui.store.store import Store
+
+# Real words at chosen frequency ranks: "sky" is very common, "journalist" rare.
+REAL_WORDS = {
+    "sky": 0, "blue": 1, "river": 40, "source": 60, "phone": 300, "privacy": 2000,
+    "burrow": 8000, "journalist": 15000,
+}  # fmt: skip
+_SYLLABLES = (
+    "ka", "lo", "mi", "ra", "tu", "ne", "so", "vi", "da", "pe", "zu", "bo", "fi", "ga", "hu",
+    "ji", "ly", "qu", "we", "xo",
+)  # fmt: skip
+
+
+def vocabulary(size: int, rng: random.Random) -> list[str]:
+    words: list[str] = []
+    seen = set(REAL_WORDS)
+    while len(words) < size - len(REAL_WORDS):
+        word = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4)))
+        if word not in seen:
+            seen.add(word)
+            words.append(word)
+    for word, rank in sorted(REAL_WORDS.items(), key=lambda item: item[1]):
+        words.insert(min(rank, len(words)), word)
+    return words
+
+
+def generate(
+    path: Path,
+    *,
+    conversations: int = 10_000,
+    messages: int = 200_000,
+    seed: int = 7,
+    vocab_size: int = 20_000,
+    words_per_message: tuple[int, int] = (15, 60),
+    batch: int = 20_000,
+) -> None:
+    """Write ``conversations`` conversations holding ``messages`` messages in all into a new
+    database at ``path`` (alternating user/assistant turns, one linear path each)."""
+    if path.exists():
+        raise FileExistsError(path)
+    rng = random.Random(seed)
+    vocab = vocabulary(vocab_size, rng)
+    cumulative = list(itertools.accumulate(1.0 / (rank + 1) for rank in range(len(vocab))))
+    per = max(1, messages // max(1, conversations))
+    now = time.time()
+    store = Store.open(path)
+    conn = store._conn  # bulk load: one long transaction per batch, not one per row
+    try:
+        pending = 0
+        conn.execute("BEGIN IMMEDIATE")
+        made = 0
+        for index in range(conversations):
+            count = per if index < conversations - 1 else max(1, messages - made)
+            made += count
+            updated = now - rng.random() * 365 * 86400
+            title_words = rng.choices(vocab, cum_weights=cumulative, k=rng.randint(3, 7))
+            cur = conn.execute(
+                "INSERT INTO conversations (uid, title, created_at, updated_at, pinned, "
+                "model_path, template, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    uuid.uuid4().hex,
+                    " ".join(title_words).capitalize(),
+                    updated - 3600,
+                    updated,
+                    int(rng.random() < 0.01),
+                    "/models/smollm2.gguf",
+                    "chatml",
+                    json.dumps({"temperature": 0.7}),
+                ),
+            )
+            conversation_id = int(cur.lastrowid or 0)
+            parent: int | None = None
+            for turn in range(count):
+                text = " ".join(
+                    rng.choices(vocab, cum_weights=cumulative, k=rng.randint(*words_per_message))
+                )
+                role = "user" if turn % 2 == 0 else "assistant"
+                cur = conn.execute(
+                    "INSERT INTO messages (uid, conversation_id, parent_id, role, content, "
+                    "created_at, status, model, stats) VALUES (?, ?, ?, ?, ?, ?, 'done', ?, ?)",
+                    (
+                        uuid.uuid4().hex,
+                        conversation_id,
+                        parent,
+                        role,
+                        text,
+                        updated - 3600 + turn,
+                        "smollm2" if role == "assistant" else None,
+                        "{}",
+                    ),
+                )
+                parent = int(cur.lastrowid or 0)
+                pending += 1
+            conn.execute(
+                "UPDATE conversations SET active_leaf_id = ? WHERE id = ?",
+                (parent, conversation_id),
+            )
+            if pending >= batch:
+                conn.execute("COMMIT")
+                conn.execute("BEGIN IMMEDIATE")
+                pending = 0
+        conn.execute("COMMIT")
+        conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        store.close()

@@ -1,0 +1,131 @@
+"""Full-text search with FTS5: ranked hits, highlighted snippets, forgiving queries.
+
+A query is first tried as FTS5 syntax, so prefix (``burr*``), phrase (``"exact words"``),
+``AND``/``OR``/``NOT`` and ``NEAR(...)`` work. When SQLite rejects it (a user typed an odd
+quote, ``*`` alone, ``-``, unbalanced parentheses...) the words of the query are searched
+instead, each quoted, all required: typing never raises.
+
+Hits are ranked by bm25 (best first); when a query matches more than ``CANDIDATES`` messages
+only the newest ``CANDIDATES`` are ranked, which keeps every search fast on a big history.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+from tui.store.models import SearchHit
+
+SNIPPET_TOKENS = 16
+CANDIDATES = 2000
+"""A query matching more messages than this ranks only the newest this many: ranking every
+match of a very common word costs seconds on a phone with a big history."""
+ELLIPSIS = "…"
+_WORD = re.compile(r"(\w+)(\*?)")
+_OPERATORS = frozenset({"AND", "OR", "NOT", "NEAR"})
+
+
+def plain_query(query: str) -> str:
+    """The words of ``query`` as an FTS5 query that cannot be a syntax error.
+
+    A word typed with a trailing ``*`` stays a prefix search. Empty when there are no words.
+    """
+    parts = []
+    for word, star in _WORD.findall(query):
+        if word in _OPERATORS:  # typed as syntax that failed to parse, not as a word to find
+            continue
+        parts.append(f'"{word}"' + ("*" if star else ""))
+    return " ".join(parts)
+
+
+def search(
+    conn: sqlite3.Connection,
+    query: str,
+    *,
+    limit: int = 20,
+    offset: int = 0,
+    conversation_id: int | None = None,
+    start_mark: str = "**",
+    end_mark: str = "**",
+) -> list[SearchHit]:
+    query = query.strip()
+    if not query or limit <= 0:
+        return []
+    try:
+        return _run(conn, query, limit, offset, conversation_id, start_mark, end_mark)
+    except sqlite3.OperationalError:
+        fallback = plain_query(query)
+        if not fallback:
+            return []
+        return _run(conn, fallback, limit, offset, conversation_id, start_mark, end_mark)
+
+
+def _run(
+    conn: sqlite3.Connection,
+    match: str,
+    limit: int,
+    offset: int,
+    conversation_id: int | None,
+    start: str,
+    end: str,
+) -> list[SearchHit]:
+    wanted = limit + offset
+    cap = max(CANDIDATES, wanted)
+    scope = "" if conversation_id is None else " AND m.conversation_id = ?"
+    extra: tuple[int, ...] = () if conversation_id is None else (conversation_id,)
+    # Step 1: (rowid, bm25) of the newest ``cap`` matches; FTS5 walks its doclists newest
+    # first and stops at the LIMIT, so the cost does not grow with the whole history.
+    candidates: list[tuple[float, str, int]] = [
+        (rank, "m", rowid)
+        for rowid, rank in conn.execute(
+            "SELECT f.rowid, f.rank FROM messages_fts f JOIN messages m ON m.id = f.rowid "
+            f"WHERE messages_fts MATCH ?{scope} ORDER BY f.rowid DESC LIMIT ?",
+            (match, *extra, cap),
+        )
+    ]
+    scope = "" if conversation_id is None else " AND f.rowid = ?"
+    candidates += [
+        (rank, "c", rowid)
+        for rowid, rank in conn.execute(
+            "SELECT f.rowid, f.rank FROM conversations_fts f "
+            f"WHERE conversations_fts MATCH ?{scope} ORDER BY f.rowid DESC LIMIT ?",
+            (match, *extra, cap),
+        )
+    ]
+    candidates.sort()
+    # Step 2: snippets and details only for the page shown.
+    hits = []
+    for rank, kind, rowid in candidates[offset:wanted]:
+        if kind == "m":
+            row = conn.execute(
+                "SELECT m.conversation_id, c.title, m.id, m.role, "
+                f"snippet(messages_fts, 0, ?, ?, '{ELLIPSIS}', {SNIPPET_TOKENS}), "
+                "c.title, c.updated_at "
+                "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
+                "JOIN conversations c ON c.id = m.conversation_id "
+                "WHERE messages_fts MATCH ? AND messages_fts.rowid = ?",
+                (start, end, match, rowid),
+            ).fetchone()
+        else:
+            row = conn.execute(
+                "SELECT c.id, c.title, NULL, NULL, highlight(conversations_fts, 0, ?, ?), "
+                "highlight(conversations_fts, 0, ?, ?), c.updated_at "
+                "FROM conversations_fts JOIN conversations c ON c.id = conversations_fts.rowid "
+                "WHERE conversations_fts MATCH ? AND conversations_fts.rowid = ?",
+                (start, end, start, end, match, rowid),
+            ).fetchone()
+        if row is None:  # deleted between the two steps by another process
+            continue
+        hits.append(
+            SearchHit(
+                conversation_id=row[0],
+                conversation_title=row[1],
+                message_id=row[2],
+                role=row[3],
+                snippet=row[4],
+                title_highlighted=row[5],
+                rank=float(rank),
+                updated_at=row[6],
+            )
+        )
+    return hits

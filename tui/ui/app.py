@@ -1,0 +1,193 @@
+"""The Burrow app: wiring only. Owns the services, loads the model, routes the sheets.
+
+Screens live in :mod:`tui.ui.screens` and widgets in :mod:`tui.ui.widgets`; this module
+creates them and connects them to the headless core (:class:`tui.ui.services.Services`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from tui.ui.messages import ModelStateChanged
+from tui.ui.screens.chat import ChatScreen
+from tui.ui.services import Services
+
+#: action name -> (module in tui/ui/screens, class name, what it is). The screens are built
+#: by issue 6; until a module exists the action says so instead of failing. Each class is
+#: constructed as ``cls(services)``; whatever it dismisses with is handed to
+#: :meth:`BurrowApp.sheet_closed`.
+SHEETS: dict[str, tuple[str, str, str]] = {
+    "open_settings": ("settings", "SettingsScreen", "Settings"),
+    "open_models": ("models", "ModelsScreen", "Models"),
+    "open_templates": ("templates", "TemplatesScreen", "Templates"),
+    "open_history": ("history", "HistoryScreen", "History"),
+    "pick_theme": ("themes", "ThemeScreen", "Themes"),
+}
+
+
+class BurrowApp(App[int]):
+    """Private, offline chat with a local model."""
+
+    TITLE = "Burrow"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+s", "open_settings", "Settings"),
+        Binding("ctrl+o", "open_models", "Models"),
+        Binding("ctrl+y", "open_history", "History", show=False),
+    ]
+
+    def __init__(
+        self,
+        services: Services | None = None,
+        *,
+        incognito: bool = False,
+        load_model: bool = True,
+    ) -> None:
+        super().__init__()
+        self.services = services or Services()
+        self._incognito = incognito
+        self._load_model_at_start = load_model
+        self.model_state = ModelStateChanged("none")
+        self.chat: ChatScreen | None = None
+
+    def on_mount(self) -> None:
+        theme = self._configured_theme()
+        if theme:
+            self.theme = theme
+        self.chat = ChatScreen(self.services, incognito=self._incognito)
+        self.push_screen(self.chat)
+        for problem in self.services.settings_problems:
+            self.notify(problem, title="Settings", severity="warning", timeout=10)
+        if self._load_model_at_start:
+            self.load_model()
+
+    def _configured_theme(self) -> str | None:
+        name = str(self.services.settings.theme)
+        return name if name in self.available_themes else None
+
+    # the model ------------------------------------------------------------------
+
+    @work(thread=True, group="model", exclusive=True, exit_on_error=False)
+    def load_model(self, path: str | None = None) -> None:
+        """Load ``path`` (default: the start-up choice) in the engine worker, off the UI."""
+        from tui.ui.services import NoModelError
+
+        try:
+            if path is None:
+                path = self.services.choose_model().path
+        except NoModelError as exc:
+            self.post_message(ModelStateChanged("failed", "", str(exc)))
+            return
+        name = path.rsplit("/", 1)[-1]
+        self.post_message(ModelStateChanged("loading", name))
+        try:
+            info = self.services.engine.load(self.services.load_params(path))
+        except Exception as exc:  # ModelLoadError, WorkerCrashed: shown, never raised
+            self.post_message(ModelStateChanged("failed", name, str(exc) or type(exc).__name__))
+            return
+        label = info.name or name
+        self.post_message(ModelStateChanged("ready", label, path))
+
+    def on_model_state_changed(self, message: ModelStateChanged) -> None:
+        self.model_state = message
+        if self.chat is not None and self.chat.is_mounted:
+            self.chat.set_model_state(message)
+        if message.state == "failed":
+            self.notify(message.detail, title="Model not loaded", severity="error", timeout=10)
+
+    @work(thread=True, group="model", exclusive=True, exit_on_error=False)
+    def action_restart_engine(self) -> None:
+        """Restart the worker process (after a crash) and load the model again."""
+        self.post_message(ModelStateChanged("loading", "engine restart"))
+        try:
+            self.services.engine.restart()
+        except Exception as exc:
+            self.post_message(ModelStateChanged("failed", "", f"restart failed: {exc}"))
+            return
+        self.call_from_thread(self.load_model)
+
+    # sheets from issue 6 ----------------------------------------------------------
+
+    def _open_sheet(self, action: str) -> None:
+        module_name, class_name, label = SHEETS[action]
+        try:
+            module = importlib.import_module(f"tui.ui.screens.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"tui.ui.screens.{module_name}":
+                raise
+            self.notify(f"{label}: not available yet.", severity="warning")
+            return
+        screen_class: Callable[[Services], Screen[Any]] = getattr(module, class_name)
+        self.push_screen(
+            screen_class(self.services),
+            lambda result: self.sheet_closed(action, result),
+        )
+
+    def sheet_closed(self, action: str, result: Any) -> None:
+        """A sheet was dismissed: settings, template or history may have changed."""
+        if self.chat is not None:
+            self.chat.sheet_closed(action, result)
+
+    def action_open_settings(self) -> None:
+        self._open_sheet("open_settings")
+
+    def action_open_models(self) -> None:
+        self._open_sheet("open_models")
+
+    def action_open_templates(self) -> None:
+        self._open_sheet("open_templates")
+
+    def action_open_history(self) -> None:
+        self._open_sheet("open_history")
+
+    def action_pick_theme(self) -> None:
+        self._open_sheet("pick_theme")
+
+    # command palette ---------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        chat = self.chat
+        if chat is not None and screen is chat:
+            yield from chat.commands()
+        for action, (_module, _cls, label) in SHEETS.items():
+            yield SystemCommand(label, f"Open {label.lower()}", getattr(self, f"action_{action}"))
+        yield SystemCommand(
+            "Restart engine",
+            "Restart the model worker and reload the model",
+            self.action_restart_engine,
+        )
+        yield from super().get_system_commands(screen)
+
+    # quitting ---------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        chat = self.chat
+        if chat is None or not chat.streaming:
+            self.exit(0)
+            return
+        from tui.ui.screens.dialogs import ConfirmSheet
+
+        async def answered(yes: bool | None) -> None:
+            if yes and chat is not None:
+                chat.session.cancel()
+                await chat.wait_for_answer()
+                self.exit(0)
+
+        self.push_screen(
+            ConfirmSheet(
+                "An answer is still streaming. Quit? The partial answer is kept.", yes="Quit"
+            ),
+            answered,
+        )
+
+    def on_unmount(self) -> None:
+        self.services.close()

@@ -1,0 +1,58 @@
+"""Typed Textual messages for the lifecycles the chat screen reacts to.
+
+Workers post these; only message handlers (on the UI's side) touch widgets.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from textual.message import Message
+
+from tui.chat.session import AnswerChunk, AnswerFailed, AnswerFinished, AnswerStarted
+
+ModelState = Literal["none", "loading", "ready", "failed"]
+
+
+class ModelStateChanged(Message):
+    """The engine's model moved to a new state (loading, ready, failed with a reason)."""
+
+    def __init__(self, state: ModelState, name: str = "", detail: str = "") -> None:
+        super().__init__()
+        self.state: ModelState = state
+        self.name = name
+        self.detail = detail
+
+
+class Answer:
+    """The answer lifecycle: Started, then Chunk..., then exactly one of Finished or Failed."""
+
+    class Started(Message):
+        def __init__(self, event: AnswerStarted) -> None:
+            super().__init__()
+            self.event = event
+
+    class Chunk(Message):
+        def __init__(self, event: AnswerChunk) -> None:
+            super().__init__()
+            self.event = event
+
+    class Finished(Message):
+        def __init__(self, event: AnswerFinished) -> None:
+            super().__init__()
+            self.event = event
+
+    class Failed(Message):
+        def __init__(self, event: AnswerFailed) -> None:
+            super().__init__()
+            self.event = event
+
+
+class ContextUpdated(Message):
+    """New numbers for the context meter."""
+
+    def __init__(self, tokens_used: int, n_ctx: int, dropped: int) -> None:
+        super().__init__()
+        self.tokens_used = tokens_used
+        self.n_ctx = n_ctx
+        self.dropped = dropped

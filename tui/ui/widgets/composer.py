@@ -1,0 +1,80 @@
+"""The multi-line composer: Enter sends, Ctrl+J inserts a newline, pasted newlines stay."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import TextArea
+
+
+class Composer(TextArea):
+    """A TextArea where Enter submits.
+
+    A phone keyboard's Enter key sends ``\\r`` (Textual's ``enter``), which is what people
+    press to send. Termux can type Ctrl+J (``\\n``) from its extra-keys row, so that is the
+    newline key; Shift+Enter and Alt+Enter also work where the terminal reports them, but
+    nothing depends on them. Bracketed paste arrives as one Paste event, so pasted text
+    keeps its newlines.
+    """
+
+    DEFAULT_CSS = """
+    Composer {
+        height: auto;
+        min-height: 3;
+        max-height: 8;
+        border: tall $border-blurred;
+        padding: 0 1;
+    }
+    Composer:focus {
+        border: tall $primary;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # Shown in the footer; Enter itself is handled in _on_key (see there).
+        Binding("enter", "submit", "Send"),
+        Binding("ctrl+j,shift+enter,alt+enter", "newline", "Newline", key_display="^j"),
+    ]
+
+    class Submitted(Message):
+        """The user pressed Enter (or tapped Send) with this text."""
+
+        def __init__(self, composer: Composer, text: str) -> None:
+            super().__init__()
+            self.composer = composer
+            self.text = text
+
+        @property
+        def control(self) -> Composer:
+            return self.composer
+
+    def __init__(self, *, placeholder: str = "Ask anything…", id: str | None = None) -> None:
+        super().__init__(
+            "",
+            id=id,
+            soft_wrap=True,
+            show_line_numbers=False,
+            tab_behavior="focus",
+            placeholder=placeholder,
+            highlight_cursor_line=False,
+        )
+
+    async def _on_key(self, event: events.Key) -> None:
+        # Enter is handled here, in key order, not as a priority binding: a priority binding
+        # runs as soon as the app reads the key, before the characters typed just before it
+        # (same burst) have reached the TextArea, and would send a truncated message.
+        if event.key == "enter" and not self.read_only:
+            event.stop()
+            event.prevent_default()
+            self.action_submit()
+            return
+        await super()._on_key(event)
+
+    def action_submit(self) -> None:
+        self.post_message(self.Submitted(self, self.text))
+
+    def action_newline(self) -> None:
+        self.insert("\n")

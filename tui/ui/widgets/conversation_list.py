@@ -1,0 +1,108 @@
+"""The conversation list: a quick filter, a New chat button, pinned first then by activity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Button, Input, OptionList
+from textual.widgets.option_list import Option
+
+
+@dataclass(frozen=True)
+class ConversationItem:
+    """What the list shows of a stored conversation."""
+
+    id: int
+    title: str
+    pinned: bool = False
+    when: str = ""  # short "last activity" text
+
+
+class ConversationList(Vertical):
+    """Lists conversations; posts Selected / NewChat. Knows nothing about the store."""
+
+    DEFAULT_CSS = """
+    ConversationList {
+        width: 34;
+        height: 1fr;
+        background: $panel;
+        border-right: vkey $foreground 15%;
+    }
+    ConversationList > #chats-new { width: 1fr; margin: 0 1; }
+    ConversationList > #chats-filter { margin: 0 1; }
+    ConversationList > OptionList {
+        height: 1fr;
+        border: none;
+        background: transparent;
+        padding: 0;
+    }
+    ConversationList > OptionList > .option-list--option { padding: 0 1; }
+    """
+
+    class Selected(Message):
+        def __init__(self, conversation_id: int) -> None:
+            super().__init__()
+            self.conversation_id = conversation_id
+
+    class NewChat(Message):
+        pass
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._items: list[ConversationItem] = []
+        self._current: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Button("+ New chat", id="chats-new", variant="primary")
+        yield Input(placeholder="Filter chats", id="chats-filter")
+        yield OptionList(id="chats-options")
+
+    def set_items(self, items: list[ConversationItem], current: int | None) -> None:
+        # Pinned first, then the store's order (most recent activity first).
+        self._items = sorted(items, key=lambda item: not item.pinned)
+        self._current = current
+        self._refill()
+
+    def _refill(self) -> None:
+        needle = self.query_one("#chats-filter", Input).value.strip().casefold()
+        options = self.query_one("#chats-options", OptionList)
+        options.clear_options()
+        highlight: int | None = None
+        for item in self._items:
+            if needle and needle not in item.title.casefold():
+                continue
+            prefix = "● " if item.id == self._current else ("★ " if item.pinned else "  ")
+            # Titles are user text: assembled as plain text, never parsed as markup.
+            label = Content.assemble(
+                f"{prefix}{item.title or 'Untitled'}",
+                (f"\n  {item.when}", "dim") if item.when else "",
+            )
+            if item.id == self._current:
+                highlight = options.option_count
+            options.add_option(Option(label, id=str(item.id)))
+        if highlight is not None:
+            options.highlighted = highlight
+
+    @on(Input.Changed, "#chats-filter")
+    def _filter_changed(self) -> None:
+        self._refill()
+
+    @on(Input.Submitted, "#chats-filter")
+    def _filter_submitted(self) -> None:
+        self.query_one("#chats-options", OptionList).focus()
+
+    @on(OptionList.OptionSelected, "#chats-options")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id is not None:
+            self.post_message(self.Selected(int(event.option.id)))
+
+    @on(Button.Pressed, "#chats-new")
+    def _new(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(self.NewChat())
