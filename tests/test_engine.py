@@ -264,7 +264,7 @@ def test_save_and_load_state_roundtrip(client: EngineClient, tmp_path: Path) -> 
     first = run(client, first_prompt)
     state = tmp_path / "states" / "conversation.state"
     saved = client.save_state(state)
-    assert saved == first.stats.prompt_tokens + first.stats.completion_tokens - 1 or saved > 0
+    assert saved >= first.stats.prompt_tokens
     assert stat.S_IMODE(state.stat().st_mode) == 0o600
     follow_up = [
         *first_prompt,

@@ -256,7 +256,7 @@ def test_a_failing_stream_is_marked_error(store: Store) -> None:
     assert (message.status, message.content) == ("error", "partial")
     assert "worker crashed" in message.stats["error"]
     with pytest.raises(ValueError):
-        store.begin_assistant(conv.id).finish("streaming")
+        store.begin_assistant(conv.id).finish("streaming")  # type: ignore[arg-type]
 
 
 def test_an_open_in_the_same_process_does_not_interrupt_a_live_stream(store: Store) -> None:

@@ -51,7 +51,8 @@ def test_wipe_leaves_no_searchable_text_in_the_file() -> None:
         assert store.search(SECRET) == []
         assert SECRET.encode() not in raw_bytes(db)
         assert store.integrity_check() == "ok"
-        # The store keeps working after a wipe.
+        assert store._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        # The store keeps working after a wipe (search triggers restored).
         conv = store.create_conversation()
         store.add_message(conv.id, "user", "fresh start")
         assert {h.message_id for h in store.search("fresh")} == {None, 1}

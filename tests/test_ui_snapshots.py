@@ -27,7 +27,8 @@ SIZES = [(40, 24), (60, 30), (120, 40)]
 def scripted_app(tmp_path: Path) -> BurrowApp:
     model = tmp_path / "SmolLM2-135M-Instruct.Q4_1.gguf"
     model.write_bytes(b"")  # the double never reads it
-    return make_app(model, engine=ScriptedEngine())
+    # The double's model file has no chat template: name the format, so no notice pops up.
+    return make_app(model, engine=ScriptedEngine(), max_tokens=512, default_template="chatml")
 
 
 async def settle(pilot: Pilot[Any]) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +78,18 @@ async def ask(pilot: Pilot[Any], app: BurrowApp, text: str, timeout: float = 120
     screen = chat(app)
     screen.query_one(Composer).focus()
     await pilot.press(*text)
-    await pilot.press("enter")
-    await wait_for(pilot, lambda: screen.streaming, 10, "the answer to start")
-    await wait_idle(pilot, app, timeout)
+    async with answer(pilot, app, timeout):
+        await pilot.press("enter")
+
+
+@asynccontextmanager
+async def answer(pilot: Pilot[Any], app: BurrowApp, timeout: float = 120.0) -> AsyncIterator[None]:
+    """Wait, after the body, for one more answer to end (it may start and end at once)."""
+    screen = chat(app)
+    before = screen.answers_ended
+    yield
+    await wait_for(pilot, lambda: screen.answers_ended > before, timeout, "the answer to end")
+    await pilot.pause(0.1)
 
 
 async def wait_idle(pilot: Pilot[Any], app: BurrowApp, timeout: float = 120.0) -> None:

@@ -10,6 +10,7 @@ Every directory Burrow creates is made 0700, and every file it writes should be 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -26,10 +27,8 @@ def burrow_home() -> Path | None:
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) with mode 0700 and return it."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
+    with contextlib.suppress(OSError):  # a folder on shared storage may refuse chmod
         os.chmod(path, 0o700)
-    except OSError:  # a folder the user made on shared storage may refuse chmod
-        pass
     return path
 
 
@@ -148,10 +147,8 @@ def hf_hub_cache_dir() -> Path:
 
 def private_file(path: Path) -> Path:
     """Make an existing file readable by the user only."""
-    try:
+    with contextlib.suppress(OSError):
         os.chmod(path, 0o600)
-    except OSError:
-        pass
     return path
 
 

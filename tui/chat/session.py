@@ -14,21 +14,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from tui.chat.context import ContextFit, ContextFull, fit_messages, reserve_for
 from tui.chat.presets import Preset, load_presets
 from tui.chat.templates import (
     AUTO,
-    Message as PromptMessage,
-)
-from tui.chat.templates import (
     RenderedPrompt,
     Template,
     TemplateError,
     TokenCounter,
     load_templates,
 )
+from tui.chat.templates import Message as PromptMessage
 from tui.engine.protocol import (
     Failed,
     Finished,
@@ -352,7 +350,9 @@ class ChatSession:
         old = self.store.get_message(user_message_id)
         if old.role != "user":
             raise SessionError(f"message {user_message_id} is not a question")
-        question = self.store.add_message(old.conversation_id, "user", text, parent_id=old.parent_id)
+        question = self.store.add_message(
+            old.conversation_id, "user", text, parent_id=old.parent_id
+        )
         return self._answer(question.id)
 
     def continue_answer(self, assistant_message_id: int) -> AsyncIterator[SessionEvent]:
@@ -420,7 +420,9 @@ class ChatSession:
                     writer.append(event.text)
                     yield AnswerChunk(event.text)
                 elif isinstance(event, Finished):
-                    status = "cancelled" if event.stats.stop_reason == "cancelled" else "done"
+                    status: Literal["done", "cancelled"] = (
+                        "cancelled" if event.stats.stop_reason == "cancelled" else "done"
+                    )
                     stats = event.stats.to_dict()
                     stats["model"] = model.name or model.path
                     stats["template"] = prompt.template_name

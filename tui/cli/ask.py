@@ -26,7 +26,9 @@ def register(sub: Any) -> None:
         "(unless --no-save).",
     )
     p.add_argument("question", help="the question (use quotes)")
-    p.add_argument("--model", help="model file path or catalog name (default: configured, else bundled)")
+    p.add_argument(
+        "--model", help="model file path or catalog name (default: configured, else bundled)"
+    )
     p.add_argument("--system", help="system prompt (default: from the preset)")
     p.add_argument("--template", help="prompt template name (see: burrow templates list)")
     p.add_argument("--preset", help="system prompt preset name")

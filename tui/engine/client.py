@@ -3,11 +3,13 @@
 The worker is started lazily, restarted after a crash (the model the caller asked for is
 reloaded on the next request), and never shares a file descriptor with the terminal.
 
-Crash fallback: llama.cpp built with native flags segfaults at the first decode on some
-x86 CPUs (AMX) when the CPU "extra buffer types" are used. When the worker dies before its
-first decode with them on (and the caller left :attr:`LoadParams.extra_bufts` at None),
-the client remembers "off" for that file in the engine preferences, restarts the worker,
-reloads and retries the generation; the caller only sees the answer.
+Crash fallback: llama.cpp built with native flags dies (SIGSEGV/SIGILL) on some x86 CPUs
+with AMX when the CPU "extra buffer types" are used, at the first decode of a prompt batch
+(a one-token decode can succeed, so "first decode" means "while processing a prompt").
+When the worker dies while processing a prompt with them on (and the caller left
+:attr:`LoadParams.extra_bufts` at None), the client remembers "off" for that file in the
+engine preferences, restarts the worker, reloads and retries the generation once; the
+caller only sees the answer. If the retry dies too, the choice is not kept.
 """
 
 from __future__ import annotations
@@ -116,8 +118,6 @@ class _Worker:
         self._pending: dict[int, Callable[[_Message], None]] = {}
         self.alive = True
         self.returncode: int | None = None
-        self.decoded_ok = False
-        """A decode has succeeded in this process since its model was loaded."""
         self._reader = threading.Thread(target=self._read, name="burrow-engine-reader")
         self._reader.daemon = True
         self._reader.start()
@@ -370,7 +370,6 @@ class EngineClient:
             raise ModelLoadError(str(exc), params.path) from exc
         info = ModelInfo.from_dict(result)
         self._params, self._info, self._info_worker = params, info, worker
-        worker.decoded_ok = False
         return info
 
     def unload(self) -> None:
@@ -489,6 +488,8 @@ class EngineClient:
                                 if self._fall_back(worker, crash):
                                     retried = True
                                     break
+                            if retried and not decoded:
+                                self._undo_fall_back()  # it crashes without them too
                             done = True
                             yield Failed(self._crash_text(crash), "crash")
                             return
@@ -497,7 +498,6 @@ class EngineClient:
                             yield TextChunk(str(event.get("text", "")))
                         elif kind == "prompt_done":
                             decoded = True
-                            worker.decoded_ok = True
                         elif kind == "finished":
                             done = True
                             stats = GenerationStats.from_dict(event["stats"])
@@ -525,7 +525,7 @@ class EngineClient:
             params, info = self._params, self._info
             if params is None or info is None or self._info_worker is not worker:
                 return False
-            if not info.extra_bufts or params.extra_bufts is not None or worker.decoded_ok:
+            if not info.extra_bufts or params.extra_bufts is not None:
                 return False
             key = str(Path(params.path).expanduser().resolve())
             reason = (
@@ -540,6 +540,19 @@ class EngineClient:
             self.fallbacks.append(f"{key}: {reason}; retried with them off")
             self._info_worker = None  # the next _ready() restarts and reloads
             return True
+
+    def _undo_fall_back(self) -> None:
+        """The retry without extra buffer types crashed too: they were not the cause."""
+        with self._lock:
+            if self._params is None:
+                return
+            key = str(Path(self._params.path).expanduser().resolve())
+            self._extra_off.discard(key)
+            try:
+                prefs.forget(key)
+            except OSError:
+                pass
+            self.fallbacks.append(f"{key}: crashed without extra buffer types too; not kept")
 
     # ---------------------------------------------------------------- asyncio
     async def astart(self) -> int:

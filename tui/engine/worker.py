@@ -38,8 +38,8 @@ from tui.engine.protocol import (
     prompt_from_wire,
 )
 
-#: Test hook: when set, the worker SIGSEGVs itself at the first decode with extra buffer
-#: types on, reproducing the AMX crash on machines that do not have it.
+#: Test hook: when set, the worker SIGSEGVs itself when it decodes a prompt batch with extra
+#: buffer types on, reproducing the AMX crash on machines that do not have it.
 SIMULATE_EXTRA_BUFTS_CRASH_ENV = "BURROW_ENGINE_SIMULATE_EXTRA_BUFTS_CRASH"
 LOG_ENV = "BURROW_ENGINE_LOG"
 
@@ -376,8 +376,8 @@ class Worker:
         def counting_eval(batch: Sequence[int]) -> None:
             nonlocal evaluated
             evaluated += len(batch)
-            if self._simulate_crash and self._extra_bufts and not self._decoded:
-                os.kill(os.getpid(), signal.SIGSEGV)
+            if self._simulate_crash and self._extra_bufts and len(batch) > 1:
+                os.kill(os.getpid(), signal.SIGSEGV)  # like the AMX crash: batches only
             real_eval(batch)
 
         llm.eval = counting_eval

@@ -8,6 +8,7 @@ from tui.store.db import SCHEMA_VERSION, NotFoundError, StoreError
 from tui.store.models import (
     Branches,
     Conversation,
+    FinishStatus,
     ImportResult,
     Message,
     MessageStatus,
@@ -22,6 +23,7 @@ __all__ = [
     "UNSET",
     "Branches",
     "Conversation",
+    "FinishStatus",
     "ImportResult",
     "Message",
     "MessageStatus",

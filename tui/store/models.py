@@ -17,6 +17,8 @@ ROLES: tuple[Role, ...] = ("system", "user", "assistant")
 MessageStatus = Literal["streaming", "done", "cancelled", "error", "interrupted"]
 """``streaming`` while an answer is being written; ``interrupted`` when the process writing it
 died (set the next time any process opens the store)."""
+FinishStatus = Literal["done", "cancelled", "error"]
+"""What :meth:`StreamWriter.finish` accepts (``interrupted`` is only set by recovery)."""
 STATUSES: tuple[MessageStatus, ...] = ("streaming", "done", "cancelled", "error", "interrupted")
 FINAL_STATUSES: tuple[MessageStatus, ...] = ("done", "cancelled", "error", "interrupted")
 

@@ -27,6 +27,7 @@ from tui.store.models import (
     ROLES,
     Branches,
     Conversation,
+    FinishStatus,
     Message,
     MessageStatus,
     Role,
@@ -134,7 +135,7 @@ class Store:
         self._lock = threading.RLock()
         self.path = path
         """The database file; None for an incognito (in-memory) store."""
-        self._key = str(path) if path is not None else f"memory:{id(self)}"
+        self._key = str(path.resolve()) if path is not None else f"memory:{id(self)}"
         self._closed = False
         if path is not None:
             self.recover_interrupted()
@@ -379,24 +380,44 @@ class Store:
             if self.path is not None:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def wipe(self) -> None:
-        """Delete every conversation and saved state, then rebuild the file so no text stays."""
+    def _wipe_tables(self) -> list[str]:
         with self._write() as conn:
             files = [r[0] for r in conn.execute("SELECT path FROM kv_states")]
+            triggers = conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%fts%'"
+            ).fetchall()
+            for name, _ in triggers:
+                conn.execute(f'DROP TRIGGER "{name}"')
+            conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('delete-all')")
+            conn.execute("INSERT INTO conversations_fts(conversations_fts) VALUES ('delete-all')")
             conn.execute("DELETE FROM kv_states")
             conn.execute("DELETE FROM messages")
             conn.execute("DELETE FROM conversations")
-            # The triggers only mark deleted terms; 'delete-all' drops every index segment.
-            conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('delete-all')")
-            conn.execute("INSERT INTO conversations_fts(conversations_fts) VALUES ('delete-all')")
+            for _, sql in triggers:
+                conn.execute(sql)
+        return files
+
+    def wipe(self) -> None:
+        """Delete every conversation and saved state, then rebuild the file so no text stays."""
+        with self._lock:
+            # Every table is emptied, so there is nothing for foreign keys to protect; with them
+            # (and the FTS triggers) out of the way SQLite drops whole tables instead of
+            # deleting row by row (seconds instead of a minute on a big history).
+            self._conn.execute("PRAGMA foreign_keys = OFF")
+            try:
+                files = self._wipe_tables()
+            finally:
+                self._conn.execute("PRAGMA foreign_keys = ON")
         self._unlink_states(files)
         if self.path is not None:
             from tui import paths
 
-            # Every file in the states folder is one Burrow wrote: remove strays too.
-            for stray in paths.states_dir().iterdir():
-                if stray.is_file():
-                    stray.unlink(missing_ok=True)
+            # Every file in the states folder is one Burrow wrote: remove strays too (only for
+            # the user's own history, not a database opened elsewhere, e.g. by a benchmark).
+            if self.path.resolve() == paths.database_path().resolve():
+                for stray in paths.states_dir().iterdir():
+                    if stray.is_file():
+                        stray.unlink(missing_ok=True)
         self._vacuum()
 
     # -- messages ------------------------------------------------------------------------------
@@ -974,7 +995,7 @@ class StreamWriter:
         self.flush_count += 1
 
     def finish(
-        self, status: MessageStatus = "done", stats: Mapping[str, Any] | None = None
+        self, status: FinishStatus = "done", stats: Mapping[str, Any] | None = None
     ) -> Message:
         """Write the rest of the text, the final status and the generation stats."""
         if status not in ("done", "cancelled", "error"):

@@ -27,28 +27,28 @@ class ModelStateChanged(Message):
 class Answer:
     """The answer lifecycle: Started, then Chunk..., then exactly one of Finished or Failed."""
 
-    class Started(Message):
+    class Started(Message, bubble=False):
         def __init__(self, event: AnswerStarted) -> None:
             super().__init__()
             self.event = event
 
-    class Chunk(Message):
+    class Chunk(Message, bubble=False):
         def __init__(self, event: AnswerChunk) -> None:
             super().__init__()
             self.event = event
 
-    class Finished(Message):
+    class Finished(Message, bubble=False):
         def __init__(self, event: AnswerFinished) -> None:
             super().__init__()
             self.event = event
 
-    class Failed(Message):
+    class Failed(Message, bubble=False):
         def __init__(self, event: AnswerFailed) -> None:
             super().__init__()
             self.event = event
 
 
-class ContextUpdated(Message):
+class ContextUpdated(Message, bubble=False):
     """New numbers for the context meter."""
 
     def __init__(self, tokens_used: int, n_ctx: int, dropped: int) -> None:

@@ -110,6 +110,9 @@ class ChatScreen(Screen[None]):
         self._stream_started = 0.0
         self._stream_chunks = 0
         self.model_ready = False
+        self.answers_ended = 0
+        self._last_notice: str | None = None
+        """How many answers have ended (done, stopped or failed): tests wait on it."""
 
     # layout --------------------------------------------------------------------
 
@@ -349,7 +352,8 @@ class ChatScreen(Screen[None]):
         self._stream_chunks = 0
         self.log_view.anchor()
         self._refresh_title()
-        if event.notice:
+        if event.notice and event.notice != self._last_notice:
+            self._last_notice = event.notice
             self.notify(event.notice, title="Template", severity="warning", timeout=8)
         self.on_context_updated(
             ContextUpdated(
@@ -401,6 +405,7 @@ class ChatScreen(Screen[None]):
                 )
             )
         self.streaming = False
+        self.answers_ended += 1
         if status != "failed":
             await self._sync_path()
         self._refresh_title()
@@ -644,9 +649,12 @@ class ChatScreen(Screen[None]):
         what = "this question and the answers under it" if role == "user" else "this answer"
 
         def answered(yes: bool | None) -> None:
-            if yes:
-                self.services.delete_message(self.session, message_id)
+            if not yes:
+                return
+            if self.services.delete_message(self.session, message_id):
                 self._refresh_conversation()
+            else:
+                self.notify("Deleting messages is not available yet.", severity="warning")
 
         self.app.push_screen(ConfirmSheet(f"Delete {what}?", yes="Delete"), answered)
 

@@ -134,6 +134,9 @@ class MessageView(Vertical, can_focus=True):
             await stream.stop()
             self.data = replace(self.data, text=self.data.text + "".join(self._streamed))
             self._streamed = []
+            # One full render at the end: appended fragments are parsed piecewise, which can
+            # differ in small ways (spacing around inline markup) from the whole text.
+            await self.query_one(Markdown).update(self.data.text)
 
     # input ---------------------------------------------------------------------
 
