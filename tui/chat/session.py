@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 
 from tui.chat.context import ContextFit, ContextFull, fit_messages, reserve_for
 from tui.chat.presets import Preset, load_presets
+from tui.chat.resume import StateCache, StateKey, engine_used
 from tui.chat.templates import (
     AUTO,
     RenderedPrompt,
@@ -147,6 +148,12 @@ class ChatSession:
         self._counter: TokenCounter | None = None
         self._counter_model: str | None = None
         self._busy = False
+        self.states: StateCache | None = None
+        """Instant resume (issue 7): model states saved on leaving a conversation."""
+        if hasattr(engine, "save_state") and not store.incognito:
+            self.states = StateCache(engine, store)  # type: ignore[arg-type]
+        self.restored_tokens = 0
+        """Tokens the last answer found restored from a saved state (0: none)."""
 
     # -- conversation ----------------------------------------------------------------------
 
@@ -181,7 +188,9 @@ class ChatSession:
         system_prompt: str | None = None,
         preset: str | None = None,
     ) -> None:
-        """Start a fresh conversation; it is written to the store with its first question."""
+        """Start a fresh conversation; it is written to the store with its first question.
+
+        The state of the conversation left is saved before the next answer (or at close)."""
         self.conversation = None
         self.store = Store.open_incognito() if incognito else self.disk_store
         self.template_name = template or self.base_settings.default_template
@@ -244,6 +253,31 @@ class ChatSession:
 
     def delete_message(self, message_id: int) -> None:
         self.store.delete_message(message_id)
+
+    def _state_key(self) -> StateKey | None:
+        if self.states is None or self.conversation is None or self.store.incognito:
+            return None
+        return self.states.key(self.conversation.id, self.template_name)
+
+    def sync_state(self) -> int:
+        """Blocking: save the state of the conversation the engine holds if the user left
+        it, and restore this conversation's saved state. Returns the tokens restored.
+        Called before every answer (off the event loop); the app may call it early."""
+        if self.states is None:
+            return 0
+        try:
+            return self.states.prepare(self._state_key())
+        except Exception as exc:  # resume is an optimisation: never fail an answer for it
+            self.states.last_problem = f"instant resume: {exc}"
+            return 0
+
+    def close(self) -> None:
+        """Leaving for good (quit): save the state of the conversation the engine holds."""
+        if self.states is not None and not self._busy:
+            try:
+                self.states.save_owner()
+            except Exception as exc:
+                self.states.last_problem = f"instant resume: {exc}"
 
     # -- prompts ---------------------------------------------------------------------------
 
@@ -387,6 +421,7 @@ class ChatSession:
         partial = continuing.content if continuing else ""
         try:
             # Counting asks the worker for tokens: off the event loop so the UI stays live.
+            self.restored_tokens = await asyncio.to_thread(self.sync_state)
             fit = await asyncio.to_thread(self.fit, path)
         except (ContextFull, SessionError, TemplateError) as exc:
             yield AnswerFailed(None, str(exc), crashed=False)
@@ -428,14 +463,17 @@ class ChatSession:
                     stats["template"] = prompt.template_name
                     stats["dropped_messages"] = fit.dropped_messages
                     message = writer.finish(status, stats)
+                    engine_used(self.engine, self._state_key(), self.store)
                     finished = True
                     yield AnswerFinished(writer.message_id, message.content, status, event.stats)
                 elif isinstance(event, Failed):
+                    engine_used(self.engine, None)
                     writer.finish("error", {"error": event.error, "kind": event.kind})
                     finished = True
                     yield AnswerFailed(writer.message_id, event.error, event.kind == "crash")
         finally:
             if not finished:
                 # The consumer stopped listening (app quit, task cancelled): keep the text.
+                engine_used(self.engine, None)
                 self.engine.cancel()
                 writer.finish("cancelled", {"stop_reason": "cancelled"})

@@ -60,9 +60,9 @@ class BurrowApp(App[int]):
         self.chat: ChatScreen | None = None
 
     def on_mount(self) -> None:
-        theme = self._configured_theme()
-        if theme:
-            self.theme = theme
+        from tui.ui.themes import install_themes
+
+        install_themes(self, self.services)  # built-in + user themes; falls back, never raises
         self.chat = ChatScreen(self.services, incognito=self._incognito)
         self.push_screen(self.chat)
         for problem in self.services.settings_problems:
@@ -86,6 +86,7 @@ class BurrowApp(App[int]):
                 path = self.services.choose_model().path
         except NoModelError as exc:
             self.post_message(ModelStateChanged("failed", "", str(exc)))
+            self.call_from_thread(self.show_welcome)
             return
         name = path.rsplit("/", 1)[-1]
         self.post_message(ModelStateChanged("loading", name))
@@ -116,6 +117,18 @@ class BurrowApp(App[int]):
         self.call_from_thread(self.load_model)
 
     # sheets from issue 6 ----------------------------------------------------------
+
+    def show_welcome(self) -> None:
+        """No model anywhere: say where to put one (tui/ui/screens/welcome.py)."""
+        from tui.ui.screens.welcome import WelcomeScreen
+
+        self.push_screen(WelcomeScreen(self.services), self._welcome_closed)
+
+    def _welcome_closed(self, result: Any) -> None:
+        if isinstance(result, str) and result == "open_models":
+            self.action_open_models()
+        elif isinstance(result, str) and result:
+            self.load_model(result)
 
     def _open_sheet(self, action: str) -> None:
         module_name, class_name, label = SHEETS[action]

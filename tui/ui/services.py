@@ -48,6 +48,7 @@ class Services:
         self._settings = settings
         self.requested_model = model
         self.settings_problems: list[str] = []
+        self._sessions: list[ChatSession] = []
 
     @property
     def engine(self) -> Any:
@@ -79,10 +80,16 @@ class Services:
         self._settings = None
         return self.settings
 
+    def set_settings(self, settings: Settings) -> None:
+        """Replace the app-wide settings in memory (settings sheet, theme picker)."""
+        self._settings = settings
+
     def new_session(self) -> ChatSession:
         from tui.chat.session import ChatSession
 
-        return ChatSession(self.engine, self.store, self.settings)
+        session = ChatSession(self.engine, self.store, self.settings)
+        self._sessions.append(session)
+        return session
 
     # conversations -------------------------------------------------------------
 
@@ -159,6 +166,9 @@ class Services:
         return LoadParams.from_dict(values)
 
     def close(self) -> None:
+        for session in self._sessions:  # instant resume: save the open conversation's state
+            session.close()
+        self._sessions.clear()
         if self._engine is not None:
             self._engine.shutdown()
         if self._store is not None:

@@ -1,0 +1,185 @@
+"""Building blocks of the full-screen sheets (settings, models, templates, history, themes).
+
+A sheet is a whole :class:`~textual.screen.Screen`, not a floating dialog: on a 40-column
+phone a dialog would leave no room. It has a top bar with its title and a 3-cell tall
+**Close** button (Esc does the same), a body, and the footer with its keys. On a wide
+terminal the body is centred with a readable width.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Input, Static
+
+if TYPE_CHECKING:
+    from tui.chat.session import ChatSession
+
+SHEET_CSS = """
+SheetScreen {
+    layout: vertical;
+    background: $background;
+}
+SheetScreen > #sheet-bar {
+    height: 3;
+    background: $panel;
+}
+SheetScreen > #sheet-bar > #sheet-title {
+    width: 1fr;
+    height: 3;
+    padding: 0 1;
+    content-align: left middle;
+    text-style: bold;
+    text-wrap: nowrap;
+    text-overflow: ellipsis;
+}
+SheetScreen > #sheet-bar > Button { width: auto; min-width: 9; }
+SheetScreen > #sheet-body {
+    height: 1fr;
+    width: 100%;
+    max-width: 120;
+    align-horizontal: center;
+}
+SheetScreen .actions {
+    height: auto;
+    max-height: 7;
+    layout: grid;
+    grid-size: 3;
+    grid-gutter: 0 1;
+    grid-rows: 3;
+    padding: 0 1;
+}
+SheetScreen.-compact .actions { grid-size: 2; }
+SheetScreen .actions Button { width: 1fr; min-width: 0; }
+SheetScreen .muted { color: $text-muted; }
+SheetScreen .error-text { color: $text-error; }
+"""
+
+
+class SheetScreen(Screen[Any]):
+    """A full-screen sheet: title bar with Close, a body from :meth:`compose_body`, footer."""
+
+    DEFAULT_CSS = SHEET_CSS
+    TITLE_TEXT = "Sheet"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
+        (0, "-compact"),
+        (51, "-narrow"),
+        (100, "-wide"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="sheet-bar"):
+            yield Static(self.TITLE_TEXT, id="sheet-title", markup=False)
+            yield Button("Close", id="sheet-close")
+        with Vertical(id="sheet-body"):
+            yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def result(self) -> Any:
+        """What the sheet dismisses with (goes to ``BurrowApp.sheet_closed``)."""
+        return None
+
+    def action_close(self) -> None:
+        self.dismiss(self.result())
+
+    @on(Button.Pressed, "#sheet-close")
+    def _close_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_close()
+
+    @property
+    def session(self) -> ChatSession | None:
+        """The chat screen's open conversation (None before the chat screen exists)."""
+        chat = getattr(self.app, "chat", None)
+        return getattr(chat, "session", None)
+
+
+PROMPT_CSS = """
+TextPromptSheet {
+    align: center middle;
+    background: $background 60%;
+}
+TextPromptSheet > Vertical {
+    width: 64;
+    max-width: 100%;
+    height: auto;
+    max-height: 100%;
+    padding: 1 2;
+    background: $surface;
+    border: thick $primary 60%;
+}
+TextPromptSheet #prompt-question { margin-bottom: 1; }
+TextPromptSheet #prompt-error { color: $text-error; height: auto; }
+TextPromptSheet Grid { grid-size: 2; grid-gutter: 0 1; height: auto; grid-rows: 3; }
+TextPromptSheet Button { width: 1fr; min-width: 0; }
+"""
+
+
+class TextPromptSheet(ModalScreen[str | None]):
+    """Ask for one line of text. With ``must_equal`` it is a typed confirmation."""
+
+    DEFAULT_CSS = PROMPT_CSS
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(
+        self,
+        question: str,
+        *,
+        value: str = "",
+        placeholder: str = "",
+        ok: str = "OK",
+        must_equal: str | None = None,
+        danger: bool = False,
+    ) -> None:
+        super().__init__()
+        self._question = question
+        self._value = value
+        self._placeholder = placeholder
+        self._ok = ok
+        self._must_equal = must_equal
+        self._danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self._question, id="prompt-question", markup=False)
+            yield Input(self._value, placeholder=self._placeholder, id="prompt-input")
+            yield Static("", id="prompt-error", markup=False)
+            with Grid():
+                yield Button(
+                    self._ok, id="prompt-ok", variant="error" if self._danger else "primary"
+                )
+                yield Button("Cancel", id="prompt-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def _submit(self) -> None:
+        text = self.query_one(Input).value
+        if self._must_equal is not None and text.strip() != self._must_equal:
+            self.query_one("#prompt-error", Static).update(
+                f"Type {self._must_equal!r} exactly to confirm."
+            )
+            return
+        self.dismiss(text)
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._submit()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "prompt-ok":
+            self._submit()
+        else:
+            self.dismiss(None)
