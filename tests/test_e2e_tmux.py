@@ -21,9 +21,7 @@ SESSION = f"burrow-e2e-{os.getpid()}"
 
 
 def tmux(*args: str) -> str:
-    result = subprocess.run(
-        ["tmux", *args], capture_output=True, text=True, timeout=20, check=True
-    )
+    result = subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=20, check=True)
     return result.stdout
 
 
@@ -56,7 +54,10 @@ def tmux_session(burrow_home: Path, smollm2_path: Path) -> Iterator[None]:
     # Short greedy answers: the test reads the screen, it does not measure speed.
     config.write_text("max_tokens = 32\ntemperature = 0.0\nn_ctx = 1024\n")
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    command = f"env {exports} {shlex.quote(sys.executable)} -m tui --model {smollm2_path}"
+    # No --model: a newcomer gets the bundled model (the fixture checks it is installed).
+    command = f"env {exports} {shlex.quote(sys.executable)} -m tui"
+    # The pane outlives burrow, so a crash leaves its traceback on the screen to read.
+    command += '; echo "burrow exited: $?"; sleep 600'
     tmux("new-session", "-d", "-s", SESSION, "-x", "60", "-y", "30", command)
     try:
         yield
@@ -70,7 +71,9 @@ def test_burrow_in_tmux_answers_a_question(tmux_session: None) -> None:
     tmux("send-keys", "-t", SESSION, "-l", "What is the capital of France?")
     time.sleep(0.3)
     tmux("send-keys", "-t", SESSION, "Enter")
-    text = wait_screen("tok/s", 120)
+    # The live tokens/s in the status line shows while streaming; the stats line under the
+    # answer ("N tokens · X tok/s · first token ...") appears when it has ended.
+    text = wait_screen("first token", 120)
     lines = text.splitlines()
     assert any("You" in line for line in lines), text
     answer_at = next(i for i, line in enumerate(lines) if "Burrow" in line and "▌" in line)
@@ -78,11 +81,4 @@ def test_burrow_in_tmux_answers_a_question(tmux_session: None) -> None:
     assert answer, f"no answer text under 'Burrow':\n{text}"
     assert any("tok/s" in line and "tokens" in line for line in lines), text
     tmux("send-keys", "-t", SESSION, "C-q")
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        alive = subprocess.run(["tmux", "has-session", "-t", SESSION], capture_output=True)
-        if alive.returncode != 0:
-            break
-        time.sleep(0.2)
-    else:
-        pytest.fail(f"burrow did not quit on ctrl+q:\n{screen()}")
+    wait_screen("burrow exited: 0", 30)

@@ -161,6 +161,19 @@ def test_stop_string_is_cut_and_never_streamed(client: EngineClient) -> None:
     assert reference.text.startswith(final.text)
 
 
+def test_multibyte_characters_are_never_split(client: EngineClient) -> None:
+    # SmolLM2 spells each emoji with two or three byte-level tokens.
+    assert len(client.tokenize("🙂")) > 1
+    params = SamplingParams(temperature=0, max_tokens=8)
+    events = list(client.generate("Emoji row: 🙂🙂🙂🙂🙂🙂", params))
+    final = events[-1]
+    assert isinstance(final, Finished)
+    chunks = [e.text for e in events[:-1] if isinstance(e, TextChunk)]
+    assert "".join(chunks) == final.text
+    assert "\ufffd" not in final.text
+    assert len(chunks) < final.stats.completion_tokens  # pieces were joined into characters
+
+
 def test_held_back_text_is_a_stop_prefix() -> None:
     assert _held_back("Hello <|us", ("<|user|>",)) == 4
     assert _held_back("Hello", ("<|user|>",)) == 0

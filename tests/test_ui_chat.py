@@ -11,8 +11,8 @@ import signal
 from pathlib import Path
 
 import pytest
-
-from tests.ui_helpers import (
+from textual.widgets import Button
+from ui_helpers import (
     Recorder,
     ask,
     chat,
@@ -22,6 +22,7 @@ from tests.ui_helpers import (
     wait_idle,
     wait_ready,
 )
+
 from tui.store.store import Store
 from tui.ui.messages import Answer
 from tui.ui.screens.dialogs import ConfirmSheet
@@ -71,12 +72,12 @@ async def test_stop_mid_answer_keeps_the_partial_answer(smollm2_path: Path) -> N
         screen.query_one(Composer).insert(LONG)
         await pilot.press("enter")
         await wait_for(pilot, lambda: len(recorder.of(Answer.Chunk)) >= 3, 60, "some chunks")
-        assert str(screen.query_one("#send").label) == "Stop"
+        assert str(screen.query_one("#send", Button).label) == "Stop"
         await pilot.click("#send")
         await wait_idle(pilot, app, 30)
         finished = recorder.of(Answer.Finished)
         assert finished and finished[-1].event.status == "cancelled"
-        assert str(screen.query_one("#send").label) == "Send"
+        assert str(screen.query_one("#send", Button).label) == "Send"
         assert "stopped" in views(app)[-1].data.meta
     role, content, status = stored_path()[-1]
     assert role == "assistant" and status == "cancelled" and content.strip()

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ui_helpers import ask, make_app, views, wait_ready
 
-from tests.ui_helpers import ask, make_app, views, wait_ready
 from tui.store.store import Store
 
-GUARD = '''
+GUARD = """
 import os, socket
 
 _Socket = socket.socket
@@ -41,7 +41,7 @@ marker = os.environ.get("BURROW_TEST_NO_NET_MARKER")
 if marker:
     with open(marker + "." + str(os.getpid()), "w") as handle:
         handle.write("guarded")
-'''
+"""
 
 
 class NetworkAttempt(Exception):
@@ -88,7 +88,7 @@ async def test_full_chat_with_the_network_blocked(
         await ask(pilot, app, "Say hello in French.")
         await pilot.press("ctrl+r")  # and a second answer, through the same guarded worker
         await pilot.pause(0.2)
-        from tests.ui_helpers import wait_idle
+        from ui_helpers import wait_idle
 
         await wait_idle(pilot, app)
         assert views(app)[-1].text.strip()

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from doubles import ScriptedEngine
 from textual.pilot import Pilot
+from ui_helpers import ask, make_app, wait_ready
 
-from tests.doubles import ScriptedEngine
-from tests.ui_helpers import ask, make_app, wait_ready
 from tui.ui.app import BurrowApp
 from tui.ui.widgets.composer import Composer
 

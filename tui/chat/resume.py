@@ -250,6 +250,8 @@ class StateCache:
             return None
         problem = _check_file(record)
         if problem is not None:
+            with contextlib.suppress(OSError):
+                record.path.unlink()  # first: the store resolves links, this must not follow
             with contextlib.suppress(Exception):
                 self.store.delete_state(record.path)
             raise StateRejected(f"{record.path.name}: {problem}; not loaded, deleted")

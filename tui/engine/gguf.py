@@ -306,8 +306,7 @@ def _parse(reader: _Reader) -> GgufHeader:
             data_end = max(data_end, end)
     if data_end is not None and data_end > reader.size:
         raise GgufError(
-            f"truncated GGUF file: the tensors need {data_end} bytes, "
-            f"the file has {reader.size}"
+            f"truncated GGUF file: the tensors need {data_end} bytes, the file has {reader.size}"
         )
     return GgufHeader(
         version=version,

@@ -70,14 +70,18 @@ class Worker:
         self._info: ModelInfo | None = None
         self._extra_bufts = False
         self._decoded = False
+        self._n_ctx = 0
         self._simulate_crash = bool(os.environ.get(SIMULATE_EXTRA_BUFTS_CRASH_ENV))
 
     # ---------------------------------------------------------------- plumbing
     def send(self, message: dict[str, Any]) -> None:
         data = encode(message)
         with self._out_lock:
-            self._out.write(data)
-            self._out.flush()
+            try:
+                self._out.write(data)
+                self._out.flush()
+            except (BrokenPipeError, OSError):
+                os._exit(0)  # the client is gone: nobody is left to answer
 
     def _read_loop(self, stdin: IO[bytes]) -> None:
         try:
@@ -120,9 +124,7 @@ class Worker:
             except RequestFailed as exc:
                 self.send({"id": request_id, "ok": False, "error": str(exc), "kind": exc.kind})
             except Exception as exc:
-                self.send(
-                    {"id": request_id, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
-                )
+                self.send({"id": request_id, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
             else:
                 self.send({"id": request_id, "ok": True, "result": result})
             if op == "shutdown":
@@ -203,13 +205,16 @@ class Worker:
             llama_lib.llama_model_default_params = original_defaults
         load_seconds = time.perf_counter() - started
         vocab = llm._model.vocab
+        # llama.cpp may round the context up (to a multiple of 256), but Llama's token
+        # buffer has the size we asked for: that is the real limit.
+        n_ctx = min(params.n_ctx, int(llm.n_ctx()))
         bos = llm.token_bos()
         eos = llm.token_eos()
         info = ModelInfo(
             path=str(path),
             file_size=header.file_size,
             load_seconds=load_seconds,
-            n_ctx=llm.n_ctx(),
+            n_ctx=n_ctx,
             n_ctx_train=header.arch_int("context_length"),
             architecture=header.architecture,
             name=_str_or_none(header.get("general.name")),
@@ -230,6 +235,7 @@ class Worker:
         self._info = info
         self._extra_bufts = extra_bufts
         self._decoded = False
+        self._n_ctx = n_ctx
         return info.to_dict()
 
     def _log_position(self) -> int:
@@ -282,7 +288,7 @@ class Worker:
         return self._tokenize(prompt, bool(message.get("add_bos", False)))
 
     def op_detokenize(self, message: dict[str, Any]) -> str:
-        llm = self._require_model()
+        self._require_model()
         data = b"".join(self._piece(int(t)) for t in message.get("tokens", []))
         return data.decode("utf-8", "replace")
 
@@ -310,7 +316,7 @@ class Worker:
         path = Path(message["path"]).expanduser()
         if not path.is_file():
             raise RequestFailed(f"{path}: no such state file")
-        capacity = llm.n_ctx()
+        capacity = self._n_ctx
         tokens = (llama_cpp.llama_token * capacity)()
         count = ctypes.c_size_t(0)
         ok = llama_cpp.llama_state_load_file(
@@ -347,7 +353,7 @@ class Worker:
             tokens = self._tokenize(prompt, bool(message.get("add_bos", True)))
             if not tokens:
                 raise RequestFailed("the prompt is empty")
-            n_ctx = int(self._llm.n_ctx())
+            n_ctx = self._n_ctx
             if len(tokens) >= n_ctx:
                 raise RequestFailed(
                     f"the prompt has {len(tokens)} tokens; the context holds {n_ctx}", "context"
@@ -366,7 +372,7 @@ class Worker:
         import llama_cpp
 
         llm = self._llm
-        n_ctx = int(llm.n_ctx())
+        n_ctx = self._n_ctx
         seed = params.seed if params.seed is not None else random.SystemRandom().randrange(2**31)
         llm.set_seed(int(seed) & 0xFFFFFFFF)
         llm.last_n_tokens_size = params.repeat_last_n if params.repeat_last_n >= 0 else n_ctx
@@ -466,9 +472,7 @@ class Worker:
             generation_tps=(samples - 1) / generation_seconds if generation_seconds > 0 else 0.0,
             stop_reason=stop_reason,  # type: ignore[arg-type]
         )
-        self.send(
-            {"id": request_id, "event": "finished", "text": text, "stats": stats.to_dict()}
-        )
+        self.send({"id": request_id, "event": "finished", "text": text, "stats": stats.to_dict()})
 
 
 def _find_stop(text: str, stops: Sequence[str], start: int) -> int | None:

@@ -42,7 +42,7 @@ class BurrowApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("ctrl+s", "open_settings", "Settings"),
         Binding("ctrl+o", "open_models", "Models"),
-        Binding("ctrl+y", "open_history", "History", show=False),
+        Binding("ctrl+f", "open_history", "History", show=False),
     ]
 
     def __init__(
@@ -171,6 +171,8 @@ class BurrowApp(App[int]):
         chat = self.chat
         if chat is not None and screen is chat:
             yield from chat.commands()
+        elif callable(getattr(screen, "commands", None)):
+            yield from screen.commands()  # type: ignore[attr-defined]  # a sheet's own actions
         for action, (_module, _cls, label) in SHEETS.items():
             yield SystemCommand(label, f"Open {label.lower()}", getattr(self, f"action_{action}"))
         yield SystemCommand(

@@ -5,11 +5,12 @@ Workers post these; only message handlers (on the UI's side) touch widgets.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from textual.message import Message
 
-from tui.chat.session import AnswerChunk, AnswerFailed, AnswerFinished, AnswerStarted
+if TYPE_CHECKING:  # the session (templates, store, engine protocol) loads after the first frame
+    from tui.chat.session import AnswerChunk, AnswerFailed, AnswerFinished, AnswerStarted
 
 ModelState = Literal["none", "loading", "ready", "failed"]
 

@@ -113,12 +113,12 @@ def parse_theme_text(
             continue
         value = data[key]
         if not isinstance(value, str):
-            problem(key, f"{key} must be a colour string such as \"#4C8DF6\"")
+            problem(key, f'{key} must be a colour string such as "#4C8DF6"')
             continue
         try:
             Color.parse(value)
         except ColorParseError:
-            problem(key, f"{key}: {value!r} is not a colour (use \"#rrggbb\" or a colour name)")
+            problem(key, f'{key}: {value!r} is not a colour (use "#rrggbb" or a colour name)')
             continue
         values[key] = value
     dark = data.get("dark", True)

@@ -82,7 +82,8 @@ class ChatScreen(Screen[None]):
 
     CSS_PATH = "../chat.tcss"
 
-    HORIZONTAL_BREAKPOINTS = [
+    # Textual declares this as a plain class attribute, so no ClassVar here (mypy).
+    HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012
         (0, "-compact"),
         (51, "-narrow"),
         (100, "-wide"),
@@ -111,8 +112,8 @@ class ChatScreen(Screen[None]):
         self._stream_chunks = 0
         self.model_ready = False
         self.answers_ended = 0
-        self._last_notice: str | None = None
         """How many answers have ended (done, stopped or failed): tests wait on it."""
+        self._last_notice: str | None = None
 
     # layout --------------------------------------------------------------------
 
@@ -538,6 +539,20 @@ class ChatScreen(Screen[None]):
         if not self.streaming:
             self._refresh_conversation()
         self.query_one(StatusLine).template = self.services.template_name(self.session)
+        if isinstance(result, dict) and result.get("message_id"):  # a history search hit
+            self._scroll_to_message(int(result["message_id"]))
+
+    @work(group="scroll-to", exclusive=True)
+    async def _scroll_to_message(self, message_id: int) -> None:
+        """Show a message (after the conversation re-rendered) instead of the bottom."""
+        for worker in list(self.workers):
+            if worker.group == "render" and not worker.is_finished:
+                with contextlib.suppress(Exception):
+                    await worker.wait()
+        view = self._view_for(message_id)
+        if view is not None:
+            self.log_view.release_anchor()
+            self.call_after_refresh(view.scroll_visible, top=True, animate=False)
 
     def commands(self) -> Iterable[SystemCommand]:
         """Every chat action, for the command palette."""

@@ -13,10 +13,12 @@ again: the sheet says so and reloads on confirmation.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Button, Input, Select, Static, Switch
@@ -90,6 +92,7 @@ class SettingsScreen(SheetScreen):
     SettingsScreen .setting-error { color: $text-error; height: auto; display: none; }
     SettingsScreen .setting.-invalid .setting-error { display: block; }
     SettingsScreen .setting.-invalid Input { border: tall $error; }
+    SettingsScreen.-compact #settings-reset { display: none; }
     SettingsScreen #settings-status { height: auto; padding: 0 1; color: $text-muted; }
     """
 
@@ -136,7 +139,7 @@ class SettingsScreen(SheetScreen):
         values = self.current()
         where = "this conversation" if self.session is not None else "the defaults"
         yield Static(
-            f"Apply changes {where}; Save as default also writes config.toml.",
+            f"Apply uses the values in {where}; Save as default also writes config.toml.",
             id="settings-status",
             markup=False,
         )
@@ -299,6 +302,13 @@ class SettingsScreen(SheetScreen):
         if values is not None:
             self.apply(values, save=True)
 
+    def commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand("Apply settings", "Use them in this conversation", self.action_apply)
+        yield SystemCommand(
+            "Save settings as default", "Write them to config.toml", self.action_save
+        )
+        yield SystemCommand("Reset settings form", "Fill in the defaults", self.action_reset)
+
     def action_reset(self) -> None:
         """Put the built-in defaults in the form (nothing changes until Apply or Save)."""
         for spec in self._specs():
@@ -311,8 +321,8 @@ class SettingsScreen(SheetScreen):
                 widget.value = show_value(spec.default)
         self.notify("Defaults filled in: Apply or Save to use them.", timeout=3)
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         *SheetScreen.BINDINGS,
-        ("ctrl+a", "apply", "Apply"),
-        ("ctrl+w", "save", "Save default"),
+        Binding("ctrl+t", "apply", "Apply"),
+        Binding("ctrl+s", "save", "Save default"),
     ]

@@ -47,12 +47,15 @@ class ThemeScreen(SheetScreen):
         current = self.app.theme
         for info in all_themes(self.app):
             mark = "● " if info.name == current else "  "
-            label = Content.assemble(
-                (mark + info.name, "bold"),
-                (f"  {info.source}", "dim"),
-                "\n  ",
-                (info.description, "dim"),
-            )
+            if info.source == "textual":
+                label = Content.assemble((mark + info.name, "bold"), (" · textual", "dim"))
+            else:
+                label = Content.assemble(
+                    (mark + info.name, "bold"),
+                    (f" · {info.source}", "dim"),
+                    "\n  ",
+                    (info.description, "dim"),
+                )
             options.append(Option(label, id=info.name))
         option_list = self.query_one(OptionList)
         option_list.add_options(options)

@@ -14,6 +14,8 @@ class StatusLine(Widget):
     StatusLine {
         height: 1;
         padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
         background: $panel;
         color: $text-muted;
     }
@@ -37,6 +39,9 @@ class StatusLine(Widget):
             parts += [("INCOGNITO", "bold $warning"), sep]
         state = self.model_state
         name = self.model_name or "no model"
+        limit = 14 if self.compact else 28
+        if len(name) > limit:
+            name = name[: limit - 1] + "…"
         if state == "loading":
             parts.append((f"loading {name}…", "$warning"))
         elif state == "failed":

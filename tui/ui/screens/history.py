@@ -1,0 +1,491 @@
+"""The history browser: full-text search as you type, open a hit, manage conversations.
+
+Search runs in a worker (``Store.search``, FTS5; see ``docs/history.md`` for the syntax) and
+``tag:NAME`` lists the conversations with that tag. A hit opens its conversation on the
+branch that holds the matching message. Rename, pin, tag, export and delete act on one
+conversation; **More** exports or imports everything, picks the export folder, or wipes the
+history after a typed confirmation. Exports, imports and wipes run in workers too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.widgets import Button, Input, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
+
+from tui import paths
+from tui.ui.screens.dialogs import ConfirmSheet, MessageActionsSheet
+from tui.ui.widgets.sheets import SheetScreen, TextPromptSheet
+
+if TYPE_CHECKING:
+    from tui.store import Conversation, SearchHit
+    from tui.ui.services import Services
+
+START, END = "\x01", "\x02"
+"""Marks the store puts around matched words; turned into highlighted text here."""
+WIPE_WORD = "wipe"
+
+
+@dataclass(frozen=True)
+class Row:
+    conversation_id: int
+    message_id: int | None
+    title: str
+    pinned: bool = False
+    tag: str | None = None
+
+
+def highlighted(text: str, style: str = "bold reverse") -> Content:
+    """``text`` with the parts between START and END marks in ``style``."""
+    pieces: list[str | tuple[str, str]] = []
+    rest = text
+    while START in rest:
+        before, _, tail = rest.partition(START)
+        match, _, rest = tail.partition(END)
+        pieces += [before, (match, style)]
+    pieces.append(rest)
+    return Content.assemble(*pieces)
+
+
+def _when(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+
+
+class HistoryScreen(SheetScreen):
+    """Search and manage every saved conversation."""
+
+    TITLE_TEXT = "History"
+    DEFAULT_CSS = """
+    HistoryScreen #history-info { height: auto; padding: 0 1; color: $text-muted; }
+    HistoryScreen #history-results { height: 1fr; border: none; padding: 0 1; }
+    HistoryScreen #history-results > .option-list--option { padding: 0 1; }
+    HistoryScreen.-compact .actions { grid-size: 3; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *SheetScreen.BINDINGS,
+        Binding("ctrl+t", "manage", "Actions"),
+        Binding("ctrl+g", "more", "More"),
+        Binding("ctrl+f", "focus_search", "Search", show=False),
+    ]
+
+    def __init__(self, services: Services) -> None:
+        super().__init__()
+        self.services = services
+        self.rows: list[Row] = []
+        self.export_dir: Path = paths.exports_dir()
+        self.searches = 0
+        """How many result lists have been shown: tests wait on it."""
+        self.busy = 0
+        """Exports, imports and wipes running: tests wait on it."""
+        self._opened: dict[str, Any] | None = None
+
+    def compose_body(self) -> ComposeResult:
+        yield Input(placeholder="Search all conversations…", id="history-search")
+        yield Static("", id="history-info", markup=False)
+        yield OptionList(id="history-results")
+        with Horizontal(classes="actions"):
+            yield Button("Open", id="history-open", variant="primary")
+            yield Button("Actions", id="history-manage")
+            yield Button("More", id="history-more")
+
+    def on_mount(self) -> None:
+        self.query_one("#history-search").focus()
+        self.refresh_results()
+
+    @property
+    def store(self) -> Any:
+        return self.services.store
+
+    # searching ---------------------------------------------------------------------
+
+    @on(Input.Changed, "#history-search")
+    def _typed(self, event: Input.Changed) -> None:
+        self.refresh_results(debounce=0.15)
+
+    @on(Input.Submitted, "#history-search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self.rows:
+            self.query_one(OptionList).focus()
+
+    def refresh_results(self, debounce: float = 0.0) -> None:
+        self._search(self.query_one("#history-search", Input).value, debounce)
+
+    @work(thread=True, group="search", exclusive=True, exit_on_error=False)
+    def _search(self, query: str, debounce: float) -> None:
+        if debounce:
+            time.sleep(debounce)  # typing fast: only the last query runs
+        if get_current_worker().is_cancelled:
+            return
+        query = query.strip()
+        try:
+            if not query or query.startswith("tag:"):
+                tag = query[4:].strip() or None if query else None
+                found: list[Any] = self.store.list_conversations(limit=500, tag=tag)
+            else:
+                found = self.store.search(query, limit=100, start_mark=START, end_mark=END)
+        except Exception as exc:  # a closed or broken store: say so, keep the app
+            self.app.call_from_thread(self._show_error, str(exc))
+            return
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show, query, found)
+
+    def _show_error(self, reason: str) -> None:
+        self.searches += 1
+        self.query_one("#history-info", Static).update(f"Search failed: {reason}")
+
+    def _show(self, query: str, found: list[Any]) -> None:
+        self.searches += 1
+        option_list = self.query_one(OptionList)
+        option_list.clear_options()
+        self.rows = []
+        if not query or query.startswith("tag:"):
+            for conversation in found:
+                self._add_conversation(option_list, conversation)
+            what = f"with tag {query[4:].strip()!r}" if query else "saved"
+            count = len(found)
+            self.query_one("#history-info", Static).update(
+                f"{count} conversation{'s' if count != 1 else ''} {what}. "
+                "Type to search every message."
+                if count
+                else f"No conversations {what} yet."
+            )
+        else:
+            for hit in found:
+                self._add_hit(option_list, hit)
+            count = len(found)
+            self.query_one("#history-info", Static).update(
+                f"{count} match{'es' if count != 1 else ''} for {query!r}"
+                + (". Tap one to open it there." if count else ".")
+            )
+        if self.rows:
+            option_list.highlighted = 0
+
+    def _add_conversation(self, option_list: OptionList, conversation: Conversation) -> None:
+        self.rows.append(
+            Row(
+                conversation.id,
+                None,
+                conversation.title,
+                conversation.pinned,
+                conversation.tag,
+            )
+        )
+        details = f"{_when(conversation.updated_at)} · {conversation.message_count} messages"
+        if conversation.tag:
+            details += f" · #{conversation.tag}"
+        label = Content.assemble(
+            ("📌 " if conversation.pinned else "", ""),
+            (conversation.title or "Untitled", "bold"),
+            "\n",
+            (details, "dim"),
+        )
+        option_list.add_option(Option(label))
+
+    def _add_hit(self, option_list: OptionList, hit: SearchHit) -> None:
+        self.rows.append(Row(hit.conversation_id, hit.message_id, hit.conversation_title))
+        who = {"user": "You", "assistant": "Burrow", "system": "System"}.get(hit.role or "", "")
+        title = highlighted(hit.title_highlighted or hit.conversation_title or "Untitled")
+        snippet = highlighted(" ".join(hit.snippet.split()))
+        parts: list[Any] = [title.stylize("bold"), "\n"]
+        if who:
+            parts.append((f"{who}: ", "dim"))
+        parts.append(snippet)
+        option_list.add_option(Option(Content.assemble(*parts)))
+
+    def current_row(self) -> Row | None:
+        index = self.query_one(OptionList).highlighted
+        if index is None or not 0 <= index < len(self.rows):
+            return None
+        return self.rows[index]
+
+    def action_focus_search(self) -> None:
+        self.query_one("#history-search").focus()
+
+    # opening -------------------------------------------------------------------------
+
+    @on(OptionList.OptionSelected, "#history-results")
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        row = self.current_row()
+        if row is not None:
+            self.open_row(row)
+
+    def open_row(self, row: Row) -> None:
+        """Open the conversation; for a message hit, on the branch that holds it."""
+        chat = getattr(self.app, "chat", None)
+        session = self.session
+        if session is None:
+            return
+        if chat is not None and getattr(chat, "streaming", False):
+            self.notify("An answer is streaming: Stop it first.", severity="warning")
+            return
+        try:
+            if row.message_id is not None:
+                self.store.switch_branch(row.message_id)
+            session.open_conversation(row.conversation_id)
+        except LookupError:
+            self.notify("That conversation is gone.", severity="error")
+            self.refresh_results()
+            return
+        self._opened = {"opened": row.conversation_id, "message_id": row.message_id}
+        self.dismiss(self._opened)
+
+    def result(self) -> dict[str, Any] | None:
+        return self._opened
+
+    # one conversation ----------------------------------------------------------------
+
+    def action_manage(self) -> None:
+        row = self.current_row()
+        if row is None:
+            self.notify("Pick a conversation first.", severity="warning")
+            return
+        try:
+            conversation = self.store.get_conversation(row.conversation_id)
+        except LookupError:
+            self.refresh_results()
+            return
+        actions = [
+            ("open", "Open"),
+            ("rename", "Rename"),
+            ("pin", "Unpin" if conversation.pinned else "Pin"),
+            ("tag", "Tag"),
+            ("export_md", "Export .md"),
+            ("export_json", "Export .json"),
+            ("delete", "Delete"),
+        ]
+
+        def chosen(action: str | None) -> None:
+            if action:
+                self.conversation_action(row, action)
+
+        self.app.push_screen(MessageActionsSheet(conversation.title or "Untitled", actions), chosen)
+
+    def conversation_action(self, row: Row, action: str) -> None:
+        cid = row.conversation_id
+        if action == "open":
+            self.open_row(row)
+        elif action == "rename":
+            self._ask(
+                "New title:",
+                lambda text: self.store.rename_conversation(cid, text.strip() or row.title),
+                value=row.title,
+            )
+        elif action == "tag":
+            current = self.store.get_conversation(cid).tag or ""
+            self._ask(
+                "Tag (empty removes it):",
+                lambda text: self.store.update_conversation(cid, tag=text.strip() or None),
+                value=current,
+            )
+        elif action == "pin":
+            pinned = self.store.get_conversation(cid).pinned
+            self.store.set_pinned(cid, not pinned)
+            self.refresh_results()
+        elif action in ("export_md", "export_json"):
+            self.export([cid], action.removeprefix("export_"))
+        elif action == "delete":
+            self._confirm_delete(row)
+
+    def _ask(self, question: str, then: Any, value: str = "") -> None:
+        def answered(text: str | None) -> None:
+            if text is not None:
+                then(text)
+                self.refresh_results()
+
+        self.app.push_screen(TextPromptSheet(question, value=value), answered)
+
+    def _confirm_delete(self, row: Row) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.delete(row.conversation_id)
+
+        title = row.title or "this conversation"
+        self.app.push_screen(
+            ConfirmSheet(f"Delete {title!r} and all its messages?", yes="Delete"), answered
+        )
+
+    @work(thread=True, group="files", exit_on_error=False)
+    def delete(self, conversation_id: int) -> None:
+        """Delete, then compact the file so the deleted text is not left in it (as the CLI)."""
+        self.app.call_from_thread(self._busy, 1)
+        try:
+            self.store.delete_conversation(conversation_id)
+            self.store.compact()
+        except Exception as exc:
+            self.app.call_from_thread(self.notify, f"Delete failed: {exc}", severity="error")
+        else:
+            self.app.call_from_thread(self._after_delete, conversation_id)
+        finally:
+            self.app.call_from_thread(self._busy, -1)
+
+    def _after_delete(self, conversation_id: int) -> None:
+        session = self.session
+        if session is not None and session.conversation_id == conversation_id:
+            session.new_conversation()
+        self.notify("Deleted.", timeout=2)
+        self.refresh_results()
+
+    # everything ---------------------------------------------------------------------
+
+    def action_more(self) -> None:
+        actions = [
+            ("export_all_md", "Export all .md"),
+            ("export_all_json", "Export all .json"),
+            ("import", "Import .json"),
+            ("folder", "Export folder"),
+            ("wipe", "Wipe all"),
+        ]
+
+        def chosen(action: str | None) -> None:
+            if action:
+                self.history_action(action)
+
+        self.app.push_screen(
+            MessageActionsSheet(f"All conversations · exports go to {self.export_dir}", actions),
+            chosen,
+        )
+
+    def history_action(self, action: str) -> None:
+        if action in ("export_all_md", "export_all_json"):
+            self.export(None, action.removeprefix("export_all_"))
+        elif action == "import":
+            self._ask_path(
+                "JSON export to import (a path):", self.import_file, str(self.export_dir) + "/"
+            )
+        elif action == "folder":
+            self._ask_path(
+                "Export into this folder (on Termux ~/storage/shared/Documents works):",
+                self.set_export_dir,
+                str(self.export_dir),
+            )
+        elif action == "wipe":
+            self.app.push_screen(
+                TextPromptSheet(
+                    "Wipe every conversation and saved state from this device? This cannot be "
+                    f"undone. Type {WIPE_WORD} to confirm.",
+                    ok="Wipe",
+                    must_equal=WIPE_WORD,
+                    danger=True,
+                ),
+                lambda text: self.wipe() if text is not None else None,
+            )
+
+    def _ask_path(self, question: str, then: Any, value: str) -> None:
+        def answered(text: str | None) -> None:
+            if text and text.strip():
+                then(Path(text.strip()).expanduser())
+
+        self.app.push_screen(TextPromptSheet(question, value=value), answered)
+
+    def set_export_dir(self, folder: Path) -> None:
+        self.export_dir = folder
+        self.notify(f"Exports go to {folder}", timeout=3)
+
+    @work(thread=True, group="files", exit_on_error=False)
+    def export(self, conversation_ids: list[int] | None, fmt: str) -> None:
+        from tui.store.export import export
+
+        self.app.call_from_thread(self._busy, 1)
+        try:
+            written = export(self.store, conversation_ids, fmt, self.export_dir)
+        except Exception as exc:  # a folder that cannot be written, a vanished conversation
+            self.app.call_from_thread(
+                self.notify, f"Export failed: {exc}", title="Export", severity="error"
+            )
+        else:
+            self.app.call_from_thread(self.notify, f"Exported to {written}", title="Export")
+        finally:
+            self.app.call_from_thread(self._busy, -1)
+
+    @work(thread=True, group="files", exit_on_error=False)
+    def import_file(self, file: Path) -> None:
+        from tui.store.export import import_json
+
+        self.app.call_from_thread(self._busy, 1)
+        try:
+            result = import_json(self.store, file)
+        except Exception as exc:
+            self.app.call_from_thread(
+                self.notify, f"Import failed: {exc}", title="Import", severity="error"
+            )
+        else:
+            self.app.call_from_thread(
+                self.notify,
+                f"Imported {result.conversations_added} new and {result.conversations_merged} "
+                f"updated conversations ({result.messages_added} messages).",
+                title="Import",
+            )
+            self.app.call_from_thread(self.refresh_results)
+        finally:
+            self.app.call_from_thread(self._busy, -1)
+
+    @work(thread=True, group="files", exit_on_error=False)
+    def wipe(self) -> None:
+        self.app.call_from_thread(self._busy, 1)
+        try:
+            self.store.wipe()
+        except Exception as exc:
+            self.app.call_from_thread(self.notify, f"Wipe failed: {exc}", severity="error")
+        else:
+            self.app.call_from_thread(self._after_wipe)
+        finally:
+            self.app.call_from_thread(self._busy, -1)
+
+    def _after_wipe(self) -> None:
+        session = self.session
+        if session is not None and not session.incognito:
+            session.new_conversation()
+        self.notify("Every conversation was wiped.", title="History")
+        self.refresh_results()
+
+    def _busy(self, step: int) -> None:
+        self.busy += step
+
+    # buttons and palette ---------------------------------------------------------------
+
+    @on(Button.Pressed, "#history-open")
+    def _open_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_open()
+
+    @on(Button.Pressed, "#history-manage")
+    def _manage_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_manage()
+
+    @on(Button.Pressed, "#history-more")
+    def _more_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_more()
+
+    def commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand("Open conversation", "Open the highlighted one", self.action_open)
+        yield SystemCommand(
+            "Conversation actions", "Rename, pin, tag, export, delete", self.action_manage
+        )
+        yield SystemCommand(
+            "Export all (Markdown)", "Every conversation, readable", lambda: self.export(None, "md")
+        )
+        yield SystemCommand(
+            "Export all (JSON)", "Every conversation, complete", lambda: self.export(None, "json")
+        )
+        yield SystemCommand("Import JSON export", "", lambda: self.history_action("import"))
+        yield SystemCommand("Export folder", "", lambda: self.history_action("folder"))
+        yield SystemCommand(
+            "Wipe history", "Typed confirmation", lambda: self.history_action("wipe")
+        )

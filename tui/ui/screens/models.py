@@ -1,0 +1,323 @@
+"""The model picker: every model the catalog finds, whether it fits in memory, load/unload.
+
+Scanning reads GGUF headers in a child process (``tui.engine.catalog``), so a crafted or
+broken file cannot take the app down; it is listed with its error. Loading goes through the
+app's own model worker (:meth:`BurrowApp.load_model`), so the chat screen's status line
+follows along; this sheet watches ``app.model_state`` to show progress and the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.widgets import Button, LoadingIndicator, OptionList, Static
+from textual.widgets.option_list import Option
+
+from tui.engine.memory import format_bytes
+from tui.ui.messages import ModelStateChanged
+from tui.ui.widgets.sheets import SheetScreen, TextPromptSheet
+
+if TYPE_CHECKING:
+    from tui.engine.catalog import CatalogEntry
+    from tui.ui.services import Services
+
+
+def free_memory() -> int | None:
+    """Bytes of RAM free for a new model (a seam: snapshot tests fix it)."""
+    from tui.engine.memory import available_bytes
+
+    return available_bytes()
+
+
+def fit_text(entry: CatalogEntry, n_ctx: int, n_batch: int, free: int | None) -> tuple[str, str]:
+    """(verdict, sentence): fits / tight / will not fit, with the numbers."""
+    need = entry.ram_estimate(n_ctx, n_batch)
+    if need is None:
+        return "unknown", "memory need unknown"
+    if free is None:
+        return "unknown", f"needs {format_bytes(need)} at {n_ctx} ctx (free memory unknown)"
+    numbers = f"needs {format_bytes(need)} at {n_ctx} ctx, {format_bytes(free)} free"
+    if need <= free * 0.7:
+        return "fits", f"fits: {numbers}"
+    if need <= free:
+        return "tight", f"tight: {numbers}"
+    return "will not fit", f"will not fit: {numbers}"
+
+
+def describe(entry: CatalogEntry) -> str:
+    parts = [
+        entry.quantization or "?",
+        format_bytes(entry.size_bytes),
+        f"{entry.size_label or '?'} params",
+    ]
+    if entry.n_ctx_train:
+        parts.append(f"trained ctx {entry.n_ctx_train}")
+    parts.append(entry.source)
+    return " · ".join(parts)
+
+
+class ModelsScreen(SheetScreen):
+    """Pick, load and unload models; add a folder to search."""
+
+    TITLE_TEXT = "Models"
+    DEFAULT_CSS = """
+    ModelsScreen #models-info { height: auto; padding: 0 1; color: $text-muted; }
+    ModelsScreen #models-list { height: 1fr; border: none; padding: 0 1; }
+    ModelsScreen #models-list > .option-list--option { padding: 0 1; }
+    ModelsScreen #models-progress { height: 3; display: none; }
+    ModelsScreen #models-progress.-busy { display: block; }
+    ModelsScreen #models-progress LoadingIndicator { width: 6; height: 3; }
+    ModelsScreen #models-state { height: auto; padding: 0 1; }
+    ModelsScreen #models-state.-failed { color: $text-error; }
+    ModelsScreen.-compact .actions { grid-size: 3; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *SheetScreen.BINDINGS,
+        Binding("ctrl+t", "load", "Load"),
+        Binding("ctrl+u", "unload", "Unload"),
+        Binding("ctrl+r", "rescan", "Rescan"),
+        Binding("ctrl+n", "add_folder", "Add folder", show=False),
+    ]
+
+    def __init__(self, services: Services) -> None:
+        super().__init__()
+        self.services = services
+        self.entries: list[CatalogEntry] = []
+        self._waiting: ModelStateChanged | None = None
+        self.scans = 0
+        """How many scans have finished: tests wait on it."""
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("Looking for models…", id="models-info", markup=False)
+        yield OptionList(id="models-list")
+        with Horizontal(id="models-progress"):
+            yield LoadingIndicator()
+            yield Static("", id="models-progress-text", markup=False)
+        yield Static("", id="models-state", markup=False)
+        with Horizontal(classes="actions"):
+            yield Button("Load", id="models-load", variant="primary")
+            yield Button("Unload", id="models-unload")
+            yield Button("+ Folder", id="models-add")
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+        self._show_state()
+        self.set_interval(0.2, self._poll)
+        self.action_rescan()
+
+    # scanning --------------------------------------------------------------------
+
+    def action_rescan(self) -> None:
+        self.query_one("#models-info", Static).update("Looking for models…")
+        self._scan()
+
+    @work(thread=True, group="scan", exclusive=True, exit_on_error=False)
+    def _scan(self) -> None:
+        from tui.engine.catalog import scan
+
+        try:
+            entries = scan(self.services.settings.model_dirs)
+        except Exception as exc:  # a scan that fails is shown, not raised
+            self.app.call_from_thread(self._scan_failed, str(exc))
+            return
+        self.app.call_from_thread(self._show_entries, entries)
+
+    def _scan_failed(self, reason: str) -> None:
+        self.scans += 1
+        self.query_one("#models-info", Static).update(f"Could not scan: {reason}")
+
+    def loaded_path(self) -> str | None:
+        model = self.services.engine.model
+        return str(model.path) if model is not None else None
+
+    def _show_entries(self, entries: list[CatalogEntry]) -> None:
+        self.scans += 1
+        self.entries = entries
+        settings = self.services.settings
+        free = free_memory()
+        loaded = self.loaded_path()
+        option_list = self.query_one(OptionList)
+        highlighted = option_list.highlighted
+        option_list.clear_options()
+        for entry in entries:
+            is_loaded = loaded is not None and _same(loaded, entry.path)
+            if entry.error:
+                label = Content.assemble(
+                    (f"✗ {entry.name}", "bold $text-error"),
+                    "\n  ",
+                    (f"cannot be used: {entry.error}", "$text-error"),
+                )
+            else:
+                verdict, sentence = fit_text(entry, settings.n_ctx, settings.n_batch, free)
+                style = {"fits": "$text-success", "tight": "$text-warning"}.get(
+                    verdict, "$text-error" if verdict == "will not fit" else "dim"
+                )
+                label = Content.assemble(
+                    ("● " if is_loaded else "  ", "bold $text-success"),
+                    (entry.name, "bold"),
+                    ("  loaded" if is_loaded else "", "$text-success"),
+                    "\n  ",
+                    (describe(entry), "dim"),
+                    "\n  ",
+                    (sentence, style),
+                )
+            option_list.add_option(Option(label, id=entry.path))
+        if entries:
+            option_list.highlighted = min(highlighted or 0, len(entries) - 1)
+        where = "; ".join(str(d) for d in _search_dirs(settings.model_dirs))
+        count = f"{len(entries)} model{'s' if len(entries) != 1 else ''}"
+        self.query_one("#models-info", Static).update(
+            f"{count} found (context size {settings.n_ctx}). Searched: {where}"
+        )
+
+    # loading ---------------------------------------------------------------------
+
+    def selected(self) -> CatalogEntry | None:
+        index = self.query_one(OptionList).highlighted
+        if index is None or not 0 <= index < len(self.entries):
+            return None
+        return self.entries[index]
+
+    @on(OptionList.OptionSelected, "#models-list")
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.action_load()
+
+    def action_load(self) -> None:
+        entry = self.selected()
+        if entry is None:
+            self.notify("Pick a model first.", severity="warning")
+            return
+        self.load(entry.path)
+
+    def load(self, path: str) -> None:
+        """Load ``path`` with the app's model worker and show its progress here."""
+        self._waiting = getattr(self.app, "model_state", None)
+        name = Path(path).name
+        self.query_one("#models-progress").add_class("-busy")
+        self.query_one("#models-progress-text", Static).update(f"Loading {name}…")
+        self.query_one("#models-state", Static).update("")
+        self.app.load_model(path)  # type: ignore[attr-defined]
+
+    def _poll(self) -> None:
+        if self._waiting is None:
+            return
+        state = getattr(self.app, "model_state", None)
+        if state is None or state is self._waiting or state.state == "loading":
+            return
+        self._waiting = None
+        self.query_one("#models-progress").remove_class("-busy")
+        self._show_state()
+        self.action_rescan()
+
+    def _show_state(self) -> None:
+        state: ModelStateChanged | None = getattr(self.app, "model_state", None)
+        widget = self.query_one("#models-state", Static)
+        widget.remove_class("-failed")
+        if state is None or state.state == "none":
+            widget.update("No model loaded.")
+        elif state.state == "ready":
+            widget.update(f"Loaded: {state.name}")
+        elif state.state == "loading":
+            widget.update(f"Loading {state.name}…")
+        else:
+            widget.add_class("-failed")
+            widget.update(f"Failed: {state.detail}")
+
+    def action_unload(self) -> None:
+        if self.services.engine.model is None:
+            self.notify("No model is loaded.")
+            return
+        self._unload()
+
+    @work(thread=True, group="unload", exclusive=True, exit_on_error=False)
+    def _unload(self) -> None:
+        try:
+            self.services.engine.unload()
+        except Exception as exc:
+            self.app.call_from_thread(self.notify, f"Unload failed: {exc}", severity="error")
+        self.app.post_message(ModelStateChanged("none"))
+        self.app.call_from_thread(self._after_unload)
+
+    def _after_unload(self) -> None:
+        self.query_one("#models-state", Static).update("No model loaded.")
+        self.action_rescan()
+
+    # folders -----------------------------------------------------------------------
+
+    def action_add_folder(self) -> None:
+        def chosen(text: str | None) -> None:
+            if text:
+                self.add_folder(text.strip())
+
+        self.app.push_screen(
+            TextPromptSheet(
+                "Folder to search for .gguf files:",
+                placeholder="~/storage/shared/Download",
+                ok="Add",
+            ),
+            chosen,
+        )
+
+    def add_folder(self, text: str) -> bool:
+        from tui.settings import SettingsError, set_config_value
+
+        folder = Path(text).expanduser()
+        if not folder.is_dir():
+            self.notify(f"{folder} is not a folder.", title="Add folder", severity="error")
+            return False
+        settings = self.services.settings
+        dirs = tuple(dict.fromkeys([*settings.model_dirs, str(folder)]))
+        self.services.set_settings(settings.replace(model_dirs=dirs))
+        try:
+            set_config_value("model_dirs", list(dirs))
+        except (SettingsError, OSError) as exc:
+            self.notify(f"Used now but not saved: {exc}", severity="warning")
+        self.notify(f"Added {folder}", timeout=3)
+        self.action_rescan()
+        return True
+
+    # buttons and palette -------------------------------------------------------------
+
+    @on(Button.Pressed, "#models-load")
+    def _load_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_load()
+
+    @on(Button.Pressed, "#models-unload")
+    def _unload_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_unload()
+
+    @on(Button.Pressed, "#models-add")
+    def _add_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_add_folder()
+
+    def commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand("Load model", "Load the highlighted model (ctrl+t)", self.action_load)
+        yield SystemCommand("Unload model", "Free its memory (ctrl+u)", self.action_unload)
+        yield SystemCommand("Rescan models", "Look for models again (ctrl+r)", self.action_rescan)
+        yield SystemCommand("Add model folder", "Search another folder", self.action_add_folder)
+
+    def result(self) -> Any:
+        return self.loaded_path()
+
+
+def _same(a: str, b: str) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return a == b
+
+
+def _search_dirs(extra: Iterable[str]) -> list[Path]:
+    from tui.engine.catalog import search_dirs
+
+    return [path for path, source in search_dirs(list(extra)) if source != "hf-cache"]
