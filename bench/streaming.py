@@ -34,6 +34,7 @@ from _common import (
     wait_until,
 )
 
+
 def cpu_seconds(pid: int | None = None) -> float:
     """CPU time (user + system) of this process (all threads) or of ``pid``."""
     if pid is None:
@@ -47,7 +48,9 @@ def cpu_seconds(pid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-QUESTION = "Write a long story about a dragon who learns to bake bread. Make it at least 1000 words."
+QUESTION = (
+    "Write a long story about a dragon who learns to bake bread. Make it at least 1000 words."
+)
 
 
 async def measure(model: str, tokens: int, runs: int, threads: int) -> dict[str, Any]:
@@ -162,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     if profiler is not None:
         profiler.stop()
         with open(args.profile, "w") as handle:
+            from pyinstrument.renderers import ConsoleRenderer
+
             handle.write(profiler.output_text(unicode=True, show_all=False))
+            flat = ConsoleRenderer(unicode=True, flat=True, show_all=True)
+            handle.write("\n\nFLAT (self time)\n" + profiler.output(flat))
     ratio = result["on_screen_tps_ratio"]
     rows = [
         ("answer tokens (app / raw)", f"{result['answer_tokens']} / {result['raw_tokens']}"),

@@ -86,12 +86,19 @@ async def test_save_as_default_writes_config_reloads_and_restart_reads_it(
     app = make_app(smollm2_path)
     async with app.run_test(size=(40, 24)) as pilot:
         await wait_ready(pilot, app)
-        screen = await open_sheet(pilot, app, "open_settings", SettingsScreen)
+        # Keys only this time: Ctrl+S opens the sheet, and inside it saves.
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen), 10, "settings")
+        screen = app.screen
+        assert isinstance(screen, SettingsScreen)
+        titles = {c.title for c in app.get_system_commands(screen)}
+        assert {"Apply settings", "Save settings as default"} <= titles, "in the palette"
         await type_setting(pilot, screen, "max_tokens", "8")
         await type_setting(pilot, screen, "n_ctx", "512")
-        await pilot.click("#settings-save")
+        screen.query_one("#set-n_ctx", Input).focus()
+        await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmSheet), 10, "reload question")
-        await pilot.click("#confirm-yes")
+        await pilot.press("y")
         await wait_for(
             pilot,
             lambda: (

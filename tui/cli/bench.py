@@ -23,6 +23,7 @@ goes to stderr; the table or ``--json`` to stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -246,10 +247,8 @@ class RawBaseline:
 
     def close(self) -> None:
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(RuntimeError, OSError, ValueError):
                 self.call("quit")
-            except (RuntimeError, OSError, ValueError):
-                pass
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -275,7 +274,7 @@ def _child_main() -> int:
                 extra = bool(request.get("extra_bufts", False))
                 original = lib.llama_model_default_params
 
-                def defaults() -> Any:
+                def defaults(original: Any = original, extra: bool = extra) -> Any:
                     params = original()
                     params.use_extra_bufts = extra  # must match Burrow's (AMX crash)
                     return params
@@ -534,11 +533,19 @@ def format_table(result: dict[str, Any]) -> str:
         rows.append((label, shown, raw_shown, "" if ratio is None else f"{ratio:.3f}"))
 
     row("load time (s)", "load_seconds", "{:.3f}", "load_ratio")
-    row(f"prompt processing ({result.get('prompt_tokens')} tok), tok/s", "prompt_tps",
-        "{:.1f}", "prompt_tps_ratio")  # fmt: skip
+    row(
+        f"prompt processing ({result.get('prompt_tokens')} tok), tok/s",
+        "prompt_tps",
+        "{:.1f}",
+        "prompt_tps_ratio",
+    )
     row("time to first token (s)", "ttft_seconds", "{:.3f}", "ttft_ratio")
-    row(f"generation ({result.get('generated_tokens')} tok), tok/s", "generation_tps",
-        "{:.1f}", "generation_tps_ratio")  # fmt: skip
+    row(
+        f"generation ({result.get('generated_tokens')} tok), tok/s",
+        "generation_tps",
+        "{:.1f}",
+        "generation_tps_ratio",
+    )
     peak = result.get("worker_peak_rss_bytes")
     raw_peak = base.get("peak_rss_bytes")
     rows.append(

@@ -16,6 +16,7 @@ import codecs
 import ctypes
 import faulthandler
 import gc
+import logging
 import os
 import queue
 import random
@@ -204,6 +205,10 @@ class Worker:
         finally:
             llama_lib.llama_model_default_params = original_defaults
         load_seconds = time.perf_counter() - started
+        # Verbose loading explains failures in the log; while generating, llama.cpp's debug
+        # chatter would cost a Python callback per line, so keep warnings and errors only.
+        logging.getLogger("llama-cpp-python").setLevel(logging.WARNING)
+        llm.verbose = False
         vocab = llm._model.vocab
         # llama.cpp may round the context up (to a multiple of 256), but Llama's token
         # buffer has the size we asked for: that is the real limit.

@@ -1,0 +1,236 @@
+"""Turn after turn: time to first token over a 12-turn conversation, and after trimming starts.
+
+    python bench/turns.py                       # 12 turns, then the trimming run
+    python bench/turns.py --turns 4 --json      # quick look
+
+Part 1 (prefix reuse): one conversation, ``--turns`` same-length questions, greedy answers of
+up to ``--answer-tokens``. For every turn it reports TTFT (from ``ask`` to the first text,
+as the caller sees it), the prompt's tokens and how many of them were evaluated; the
+baseline is the raw llama-cpp-python loop evaluating the same full prompt from an empty
+cache, measured right after each turn. Reported: last-turn TTFT ÷ first-turn TTFT (close to
+1 means TTFT does not grow), and each turn's TTFT ÷ the raw cold TTFT.
+
+Part 2 (trimming): a small context (``--trim-ctx``) so the context policy starts leaving
+out old turns; it reports TTFT and evaluated tokens of the first answer after trimming
+starts and of the turns after it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+from _common import emit, median, model_path, private_home, progress
+
+TOPICS = (
+    "apples",
+    "rivers",
+    "clouds",
+    "violins",
+    "bridges",
+    "owls",
+    "deserts",
+    "trains",
+    "coffee",
+    "glaciers",
+    "kites",
+    "lanterns",
+    "tigers",
+    "maps",
+    "bees",
+    "castles",
+    "comets",
+    "gardens",
+    "ships",
+    "forests",
+)
+
+
+def question(i: int) -> str:
+    return f"In two sentences, what is interesting about {TOPICS[i % len(TOPICS)]}?"
+
+
+async def timed_answer(session: Any, text: str) -> dict[str, Any]:
+    from tui.chat.session import AnswerChunk, AnswerFailed, AnswerFinished
+
+    started = time.perf_counter()
+    first: float | None = None
+    result: dict[str, Any] = {}
+    async for event in session.ask(text):
+        if isinstance(event, AnswerChunk) and first is None:
+            first = time.perf_counter()
+        elif isinstance(event, AnswerFinished):
+            stats = event.stats
+            result = {
+                "ttft_seconds": (first - started) if first else stats.ttft_seconds,
+                "worker_ttft_seconds": stats.ttft_seconds,
+                "prompt_tokens": stats.prompt_tokens,
+                "prompt_tokens_evaluated": stats.prompt_tokens_evaluated,
+                "completion_tokens": stats.completion_tokens,
+                "dropped_messages": session.last_context.dropped_messages
+                if session.last_context
+                else 0,
+            }
+        elif isinstance(event, AnswerFailed):
+            raise RuntimeError(event.message)
+    return result
+
+
+def new_session(model: str, n_ctx: int, answer_tokens: int, threads: int) -> tuple[Any, Any]:
+    from tui.chat.session import ChatSession
+    from tui.engine.client import EngineClient
+    from tui.engine.protocol import LoadParams
+    from tui.settings import Settings
+    from tui.store import Store
+
+    engine = EngineClient()
+    engine.load(LoadParams(path=model, n_ctx=n_ctx, n_threads=threads))
+    settings = Settings(
+        temperature=0.0, seed_mode="fixed", seed=1, repeat_penalty=1.0, max_tokens=answer_tokens
+    )
+    return engine, ChatSession(engine, Store.open(), settings)
+
+
+async def prefix_reuse(
+    model: str, turns: int, answer_tokens: int, threads: int, baseline: bool
+) -> dict[str, Any]:
+    from tui.cli.bench import RawBaseline
+
+    engine, session = new_session(model, 2048, answer_tokens, threads)
+    raw: RawBaseline | None = None
+    rows: list[dict[str, Any]] = []
+    try:
+        await timed_answer(session, "Say hello.")  # warm-up (and the AMX fallback, if any)
+        session.new_conversation()
+        for i in range(turns):
+            progress(f"turn {i + 1}/{turns}")
+            row = await timed_answer(session, question(i))
+            if baseline:
+                if raw is None:
+                    info = engine.model
+                    raw = RawBaseline(
+                        model, n_ctx=2048, n_threads=threads, extra_bufts=bool(info.extra_bufts)
+                    )
+                path = session.path()
+                prompt = session.fit(path[:-1]).prompt.text
+                cold = await asyncio.to_thread(raw.prompt, prompt)
+                row["raw_cold_ttft_seconds"] = cold["ttft_seconds"]
+                row["ttft_ratio_vs_raw_cold"] = row["ttft_seconds"] / cold["ttft_seconds"]
+            rows.append(row)
+    finally:
+        if raw is not None:
+            raw.close()
+        engine.shutdown()
+    first, last = rows[0], rows[-1]
+    return {
+        "turns": rows,
+        "first_ttft_seconds": first["ttft_seconds"],
+        "last_ttft_seconds": last["ttft_seconds"],
+        "last_first_ttft_ratio": last["ttft_seconds"] / first["ttft_seconds"],
+        "last_prompt_tokens": last["prompt_tokens"],
+        "last_prompt_tokens_evaluated": last["prompt_tokens_evaluated"],
+        "last_ttft_ratio_vs_raw_cold": last.get("ttft_ratio_vs_raw_cold"),
+    }
+
+
+async def trimming(
+    model: str, n_ctx: int, answer_tokens: int, threads: int, after: int
+) -> dict[str, Any]:
+    engine, session = new_session(model, n_ctx, answer_tokens, threads)
+    rows: list[dict[str, Any]] = []
+    try:
+        await timed_answer(session, "Say hello.")
+        session.new_conversation()
+        first_trim: int | None = None
+        for i in range(60):
+            progress(f"trimming run, turn {i + 1}")
+            row = await timed_answer(session, question(i))
+            rows.append(row)
+            if row["dropped_messages"] and first_trim is None:
+                first_trim = i
+            if first_trim is not None and i >= first_trim + after:
+                break
+    finally:
+        engine.shutdown()
+    if first_trim is None:
+        return {"n_ctx": n_ctx, "turns": rows, "first_trimmed_turn": None}
+    before = rows[first_trim - 1]
+    at = rows[first_trim]
+    later = rows[first_trim + 1 :]
+    return {
+        "n_ctx": n_ctx,
+        "turns": rows,
+        "first_trimmed_turn": first_trim + 1,
+        "ttft_before_trim_seconds": before["ttft_seconds"],
+        "ttft_first_trimmed_seconds": at["ttft_seconds"],
+        "first_trimmed_ttft_ratio": at["ttft_seconds"] / before["ttft_seconds"],
+        "first_trimmed_evaluated": at["prompt_tokens_evaluated"],
+        "first_trimmed_prompt_tokens": at["prompt_tokens"],
+        "later_median_ttft_seconds": median([r["ttft_seconds"] for r in later]),
+        "later_median_evaluated": median([r["prompt_tokens_evaluated"] for r in later]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model")
+    parser.add_argument("--turns", type=int, default=12)
+    parser.add_argument("--answer-tokens", type=int, default=48)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--trim-ctx", type=int, default=512)
+    parser.add_argument("--after-trim", type=int, default=3, help="turns after the first trim")
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--no-trim", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    model = model_path(args.model)
+    with private_home():
+        reuse = asyncio.run(
+            prefix_reuse(model, args.turns, args.answer_tokens, args.threads, not args.no_baseline)
+        )
+        trim = (
+            None
+            if args.no_trim
+            else asyncio.run(
+                trimming(model, args.trim_ctx, args.answer_tokens, args.threads, args.after_trim)
+            )
+        )
+    result = {"benchmark": "turns", "model": model, "prefix_reuse": reuse, "trimming": trim}
+    rows: list[tuple[str, str]] = [("turn", "TTFT s · prompt tok · evaluated · vs raw cold")]
+    for i, r in enumerate(reuse["turns"], 1):
+        vs = r.get("ttft_ratio_vs_raw_cold")
+        rows.append(
+            (
+                f"  {i}",
+                f"{r['ttft_seconds']:.3f} · {r['prompt_tokens']} · "
+                f"{r['prompt_tokens_evaluated']} · {'-' if vs is None else f'{vs:.2f}'}",
+            )
+        )
+    rows.append(("last ÷ first TTFT", f"{reuse['last_first_ttft_ratio']:.3f}"))
+    if trim and trim.get("first_trimmed_turn"):
+        rows += [
+            ("trimming: context", str(trim["n_ctx"])),
+            ("  first trimmed turn", str(trim["first_trimmed_turn"])),
+            (
+                "  TTFT turn before / first trimmed",
+                f"{trim['ttft_before_trim_seconds']:.3f} / "
+                f"{trim['ttft_first_trimmed_seconds']:.3f} s",
+            ),
+            ("  first trimmed ÷ before", f"{trim['first_trimmed_ttft_ratio']:.2f}"),
+            (
+                "  evaluated / prompt (first trimmed)",
+                f"{trim['first_trimmed_evaluated']} / {trim['first_trimmed_prompt_tokens']}",
+            ),
+            (
+                "  later turns: median TTFT, evaluated",
+                f"{trim['later_median_ttft_seconds']:.3f} s, {trim['later_median_evaluated']:.0f}",
+            ),
+        ]
+    emit(result, rows, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
