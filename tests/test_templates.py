@@ -218,6 +218,11 @@ HOSTILE = [
     "{{ broken",
     "{{ 'a' * 10**9 }}",
     "{{ [1] * 100000000 }}",
+    # Runaway loops: stopped by the render's time budget and output cap, not left to hang.
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "{% for i in range(100000) %}{% for j in range(100000) %}xxxxxxxx{% endfor %}{% endfor %}",
+    "{% for i in range(100000) %}{% for m in messages %}{{ m.role }}{% endfor %}{% endfor %}"
+    "{% for i in range(100000) %}{% for j in range(100000) %}{{ i }}{% endfor %}{% endfor %}",
 ]
 
 

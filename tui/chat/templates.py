@@ -388,13 +388,39 @@ _MAX_REPEAT = 10_000
 """Longest string/list a template may build with ``*`` (``'a' * 10**9`` would eat the RAM)."""
 
 
-def _jinja_environment() -> Any:
+_RENDER_SECONDS = 2.0
+"""Time budget of one render of a GGUF template: a hostile one may loop (nearly) forever."""
+_MAX_OUTPUT = 2_000_000
+"""Longest text a template may write (characters)."""
+
+
+def _jinja_environment(deadline: float | None = None) -> Any:
+    import time
+
     from jinja2.exceptions import SecurityError
     from jinja2.ext import loopcontrols
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
+
+    end = deadline if deadline is not None else time.monotonic() + _RENDER_SECONDS
+
+    def check_time() -> None:
+        if time.monotonic() > end:
+            raise SecurityError("the template took too long to render")
 
     class Sandbox(ImmutableSandboxedEnvironment):
         intercepted_binops = frozenset({"*", "**"})
+
+        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+            check_time()
+            return super().call(__context, __obj, *args, **kwargs)
+
+        def getattr(self, obj: Any, attribute: str) -> Any:
+            check_time()
+            return super().getattr(obj, attribute)
+
+        def getitem(self, obj: Any, argument: Any) -> Any:
+            check_time()
+            return super().getitem(obj, argument)
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
             if operator == "**" and isinstance(right, int) and abs(right) > 64:
@@ -416,7 +442,14 @@ def _jinja_environment() -> Any:
 
         return json.dumps(value, ensure_ascii=False, indent=indent)
 
+    def budget_range(*args: int) -> Any:
+        # Loops that write nothing and call nothing still pass through here on every step.
+        for value in safe_range(*args):
+            check_time()
+            yield value
+
     env.filters["tojson"] = tojson
+    env.globals["range"] = budget_range
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = _strftime_now
     return env
@@ -430,18 +463,31 @@ def _jinja_render(
     bos_token: str,
     eos_token: str,
 ) -> str:
+    import time
+
     import jinja2
 
+    deadline = time.monotonic() + _RENDER_SECONDS
     try:
-        compiled = _jinja_environment().from_string(source)
-        result = compiled.render(
+        compiled = _jinja_environment(deadline).from_string(source)
+        pieces: list[str] = []
+        size = 0
+        # generate() yields as it writes, so a runaway loop is stopped by time or size.
+        for piece in compiled.generate(
             messages=[
                 {"role": m.role, "content": c} for m, c in zip(messages, contents, strict=True)
             ],
             add_generation_prompt=add_generation_prompt,
             bos_token=bos_token,
             eos_token=eos_token,
-        )
+        ):
+            size += len(piece)
+            if size > _MAX_OUTPUT:
+                raise jinja2.exceptions.SecurityError("the template wrote too much text")
+            if time.monotonic() > deadline:
+                raise jinja2.exceptions.SecurityError("the template took too long to render")
+            pieces.append(piece)
+        result = "".join(pieces)
     except TemplateError:
         raise
     except jinja2.exceptions.SecurityError as exc:
