@@ -161,11 +161,15 @@ def make_app(model: str, **settings: Any) -> Any:
 
 
 async def wait_until(pilot: Any, condition: Any, timeout: float, what: str) -> None:
+    # A plain sleep: ``pilot.pause`` waits for every widget to settle, and doing that in a
+    # loop would charge the harness's own work to the app being measured.
+    import asyncio
+
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
-        await pilot.pause(0.02)
+        await asyncio.sleep(0.05)
 
 
 async def app_ask(pilot: Any, app: Any, text: str, timeout: float = 900.0) -> None:

@@ -12,6 +12,8 @@ number of :class:`AnswerChunk`, then exactly one :class:`AnswerFinished` or
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal, Protocol
@@ -154,6 +156,8 @@ class ChatSession:
             self.states = StateCache(engine, store)  # type: ignore[arg-type]
         self.restored_tokens = 0
         """Tokens the last answer found restored from a saved state (0: none)."""
+        self._trim_from: int | None = None
+        """Id of the first message kept after the context was last trimmed (issue 7)."""
 
     # -- conversation ----------------------------------------------------------------------
 
@@ -200,12 +204,14 @@ class ChatSession:
             self.system_prompt = self._preset_prompt(preset or self.base_settings.default_preset)
         self.conversation_settings = {}
         self.last_context = None
+        self._trim_from = None
 
     def open_conversation(self, conversation_id: int) -> Conversation:
         """Open a saved conversation with its own template, system prompt and settings."""
         self.store = self.disk_store
         conversation = self.store.get_conversation(conversation_id)
         self.conversation = conversation
+        self._trim_from = None
         self.template_name = conversation.template or self.base_settings.default_template
         self.system_prompt = conversation.system_prompt or ""
         self.conversation_settings = {
@@ -337,10 +343,43 @@ class ChatSession:
             **self._render_kwargs(model),
         )
 
+    def fit_for_answer(self, path: list[Message], *, remember: bool = True) -> ContextFit:
+        """:meth:`fit` for an answer, trimming so the engine can reuse its cache.
+
+        Trimming the minimum on every turn would shift the prompt's start each turn, and the
+        engine (which reuses the longest common prefix) would read the whole conversation
+        again for every answer. Instead a trim is sticky (the next turns leave out the same
+        old messages, so their prompts extend the previous one) and generous (a quarter of
+        the context more than needed is freed, so several turns fit before the next trim).
+        """
+        kept = path
+        if self._trim_from is not None:
+            ids = [m.id for m in path]
+            if self._trim_from in ids:
+                kept = path[ids.index(self._trim_from) :]
+        fit = self.fit(kept)
+        if fit.dropped_messages and self.settings.context_policy == "trim":
+            with contextlib.suppress(ContextFull):
+                fit = self.fit(kept, extra_reserve=fit.n_ctx // 4)
+            if remember:
+                self._remember_trim(kept, fit.dropped_messages)
+        dropped = fit.dropped_messages + self._shown_count(path[: len(path) - len(kept)])
+        return dataclasses.replace(fit, dropped_messages=dropped)
+
+    def _shown_count(self, messages: list[Message]) -> int:
+        """How many of ``messages`` go into a prompt (answers that failed empty do not)."""
+        return len(self._prompt_messages(messages)) - (1 if self.system_prompt.strip() else 0)
+
+    def _remember_trim(self, kept: list[Message], dropped: int) -> None:
+        for index in range(len(kept)):
+            if self._shown_count(kept[:index]) >= dropped:
+                self._trim_from = kept[index].id
+                return
+
     def measure(self) -> ContextInfo | None:
         """Context numbers of the conversation as it stands (blocking; for the meter)."""
         try:
-            fit = self.fit(self.path())
+            fit = self.fit_for_answer(self.path(), remember=False)
         except ContextFull as exc:
             model = self._model()
             return ContextInfo(exc.tokens_needed, model.n_ctx, 0)
@@ -422,7 +461,7 @@ class ChatSession:
         try:
             # Counting asks the worker for tokens: off the event loop so the UI stays live.
             self.restored_tokens = await asyncio.to_thread(self.sync_state)
-            fit = await asyncio.to_thread(self.fit, path)
+            fit = await asyncio.to_thread(self.fit_for_answer, path)
         except (ContextFull, SessionError, TemplateError) as exc:
             yield AnswerFailed(None, str(exc), crashed=False)
             return

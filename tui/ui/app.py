@@ -95,7 +95,8 @@ class BurrowApp(App[int]):
         except Exception as exc:  # ModelLoadError, WorkerCrashed: shown, never raised
             self.post_message(ModelStateChanged("failed", name, str(exc) or type(exc).__name__))
             return
-        label = info.name or name
+        # The file name says more than general.name: it carries the quantization.
+        label = name.removesuffix(".gguf") or info.name or name
         self.post_message(ModelStateChanged("ready", label, path))
 
     def on_model_state_changed(self, message: ModelStateChanged) -> None:

@@ -41,8 +41,8 @@ ANSWER_GROUP = "answer"
 
 #: While an answer streams, new text reaches the screen at most this often (seconds). One
 #: screen update per token costs the UI ~15 ms of CPU per token, taken from llama.cpp on a
-#: 2-core phone; ~12 updates a second reads as smooth and costs a fraction (issue 7).
-STREAM_REFRESH = 1 / 12
+#: 2-core phone; 10 updates a second read as smooth and costs a fraction (issue 7).
+STREAM_REFRESH = 0.1
 
 
 def format_stats(stats: dict[str, Any] | None, status: str) -> str:
@@ -398,9 +398,10 @@ class ChatScreen(Screen[None]):
     async def on_answer_finished(self, message: Answer.Finished) -> None:
         event = message.event
         stats = event.stats.to_dict() if hasattr(event.stats, "to_dict") else None
+        await self._end_stream(event.status, format_stats(stats, event.status))
+        # After the last flush (which shows the live estimate): the engine's own figure.
         if stats and stats.get("generation_tps"):
             self.query_one(StatusLine).tokens_per_second = float(stats["generation_tps"])
-        await self._end_stream(event.status, format_stats(stats, event.status))
 
     async def on_answer_failed(self, message: Answer.Failed) -> None:
         event = message.event
