@@ -48,3 +48,20 @@ def test_core_imports_without_textual_or_rich() -> None:
 
 def test_package_version() -> None:
     assert tui.__version__
+
+
+def test_ci_tests_the_installed_wheel_with_its_data_files() -> None:
+    """CI installs the project non-editable: the code under test and its prompt templates
+    and themes must come from the installed wheel, not from the checkout."""
+    import os
+
+    import pytest
+
+    from tui import paths
+
+    if os.environ.get("CI") != "true":
+        pytest.skip("only CI installs the wheel non-editable")
+    assert "site-packages" in tui.__file__
+    assert "site-packages" in str(paths.builtin_prompts_dir())
+    assert (paths.builtin_prompts_dir() / "templates" / "chatml.toml").is_file()
+    assert any(paths.builtin_themes_dir().glob("*.toml"))

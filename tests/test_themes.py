@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import OptionList
+from ui_helpers import wait_for, wait_ready
 
-from tests.ui_helpers import wait_for, wait_ready
 from tui import paths
 from tui.ui.app import BurrowApp
 from tui.ui.screens.themes import ThemeScreen

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
+from ui_helpers import answer, chat, make_app, wait_for, wait_ready
 
-from tests.ui_helpers import answer, chat, make_app, wait_for, wait_ready
 from tui.settings import Settings
 from tui.store.store import Store
 from tui.ui.app import BurrowApp

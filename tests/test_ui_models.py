@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import OptionList
+from ui_helpers import chat, make_app, wait_for, wait_ready
 
-from tests.ui_helpers import chat, make_app, wait_for, wait_ready
 from tui import paths
 from tui.ui.app import BurrowApp
 from tui.ui.screens.models import ModelsScreen

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Select, TabbedContent, TextArea
+from ui_helpers import answer, chat, make_app, views, wait_for, wait_ready
 
-from tests.ui_helpers import answer, chat, make_app, views, wait_for, wait_ready
 from tui import paths
 from tui.settings import load_settings
 from tui.store.store import Store
