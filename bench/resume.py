@@ -128,7 +128,8 @@ async def measure(model: str, tokens: int, runs: int, threads: int) -> dict[str,
                     with_state.append(row)
                 else:
                     without.append(row)
-                resumed.close()
+                # No close(): every "with" run restores the state saved after the first
+                # answer, so each evaluates only the new question, never a cached copy of it.
     finally:
         engine.shutdown()
         store.close()

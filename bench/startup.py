@@ -41,7 +41,11 @@ def child(kind: str) -> None:
         _report()
         return
     if kind == "core":
-        _report(textual_loaded="textual" in sys.modules)
+        import importlib
+
+        for name in ("tui.engine.client", "tui.chat.session", "tui.store", "tui.settings"):
+            importlib.import_module(name)
+        _report(textual_loaded="textual" in sys.modules, rich_loaded="rich" in sys.modules)
         return
     import asyncio
 

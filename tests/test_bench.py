@@ -136,13 +136,17 @@ def test_keystroke_bench(smollm2_path: Path, capsys: pytest.CaptureFixture[str])
 @pytest.mark.slow
 def test_turns_bench(smollm2_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     turns = bench_module("turns")
-    argv = ["--turns", "2", "--answer-tokens", "8", "--trim-ctx", "256", "--after-trim", "0"]
+    argv = ["--turns", "2", "--answer-tokens", "8", "--trim-ctx", "256", "--after-trim", "1"]
     result = run_json(capsys, turns.main, argv)
     reuse = result["prefix_reuse"]
     assert len(reuse["turns"]) == 2 and "last_first_ttft_ratio" in reuse
     assert reuse["turns"][1]["prompt_tokens_evaluated"] < reuse["turns"][1]["prompt_tokens"]
     assert "ttft_ratio_vs_raw_cold" in reuse["turns"][0]
-    assert result["trimming"]["first_trimmed_turn"] is not None
+    trim = result["trimming"]
+    assert trim["first_trimmed_turn"] is not None
+    # After a trim the next turn extends the trimmed prompt: the cache is reused.
+    after = trim["turns"][trim["first_trimmed_turn"]]
+    assert after["prompt_tokens_evaluated"] < after["prompt_tokens"] // 2
 
 
 @pytest.mark.slow

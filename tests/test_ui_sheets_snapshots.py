@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from doubles import ScriptedEngine
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
+from ui_helpers import ask, make_app, wait_for, wait_ready
 
-from tests.doubles import ScriptedEngine
-from tests.ui_helpers import ask, make_app, wait_for, wait_ready
 from tui.ui.app import BurrowApp
 from tui.ui.screens.history import HistoryScreen
 from tui.ui.screens.models import ModelsScreen
