@@ -324,6 +324,27 @@ async def test_async_stream_and_early_exit(client: EngineClient) -> None:
     assert isinstance(again[-1], Finished)
 
 
+async def test_async_stream_merges_text_queued_behind_a_slow_consumer(
+    client: EngineClient,
+) -> None:
+    """A consumer slower than the model gets the queued pieces as one chunk (a busy UI pays
+    per update, not per token), and not a character is lost or reordered."""
+    params = SamplingParams(temperature=0.0, seed=1, max_tokens=40)
+    expected = run(client, chat("Write a long story about a dragon."), params)
+    texts: list[str] = []
+    final: GenerationEvent | None = None
+    async for event in client.agenerate(chat("Write a long story about a dragon."), params):
+        if isinstance(event, TextChunk):
+            texts.append(event.text)
+            await asyncio.sleep(0.3)  # a UI busy drawing
+        else:
+            final = event
+    assert isinstance(final, Finished)
+    assert "".join(texts) == final.text == expected.text
+    assert final.stats.completion_tokens > 10
+    assert len(texts) < final.stats.completion_tokens / 2
+
+
 async def test_async_cancel_from_another_task(client: EngineClient) -> None:
     params = SamplingParams(temperature=0.8, seed=5, max_tokens=400)
     started = asyncio.Event()

@@ -14,6 +14,7 @@ import pytest
 from textual.widgets import Button
 from ui_helpers import (
     Recorder,
+    answer,
     ask,
     chat,
     make_app,
@@ -91,9 +92,8 @@ async def test_regenerate_then_flip_back_to_the_old_branch(smollm2_path: Path) -
         await ask(pilot, app, "Name a colour.")
         first = views(app)[-1]
         first_id, first_text = first.data.id, first.text
-        await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: chat(app).streaming, 10, "regenerate to start")
-        await wait_idle(pilot, app)
+        async with answer(pilot, app):  # a short answer may start and end between checks
+            await pilot.press("ctrl+r")
         second = views(app)[-1]
         assert second.data.id != first_id
         assert (second.data.branch_index, second.data.branch_count) == (2, 2)
@@ -120,9 +120,8 @@ async def test_edit_and_resend_makes_a_new_branch(smollm2_path: Path) -> None:
         assert app.focused is composer
         composer.clear()
         await pilot.press(*"What is 3 plus 3?")
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: chat(app).streaming, 10, "the resend to start")
-        await wait_idle(pilot, app)
+        async with answer(pilot, app):
+            await pilot.press("enter")
         shown = views(app)
         assert [v.data.role for v in shown] == ["user", "assistant"]
         assert shown[0].text == "What is 3 plus 3?"
@@ -136,12 +135,11 @@ async def test_continue_an_answer_cut_at_max_tokens(smollm2_path: Path) -> None:
     async with app.run_test(size=(60, 30)) as pilot:
         await wait_ready(pilot, app)
         await ask(pilot, app, "Tell me about the moon.")
-        answer = views(app)[-1]
-        answer_id, before = answer.data.id, answer.text
-        assert "max tokens" in answer.data.meta
-        await pilot.press("ctrl+t")
-        await wait_for(pilot, lambda: chat(app).streaming, 10, "continue to start")
-        await wait_idle(pilot, app)
+        cut = views(app)[-1]
+        answer_id, before = cut.data.id, cut.text
+        assert "max tokens" in cut.data.meta
+        async with answer(pilot, app):
+            await pilot.press("ctrl+t")
         after = views(app)[-1]
         assert after.data.id == answer_id, "continue extends the same message"
         assert len(after.text) > len(before)

@@ -610,9 +610,21 @@ class EngineClient:
 
         threading.Thread(target=pump, name="burrow-engine-stream", daemon=True).start()
         finished = False
+        held: list[GenerationEvent | None] = []
         try:
             while True:
-                item = await events.get()
+                item = held.pop() if held else await events.get()
+                if isinstance(item, TextChunk) and not events.empty():
+                    # The consumer fell behind: hand it everything queued as one chunk, so
+                    # a busy UI pays per screen update, not per token.
+                    texts = [item.text]
+                    while not events.empty():
+                        queued = events.get_nowait()
+                        if not isinstance(queued, TextChunk):
+                            held.append(queued)
+                            break
+                        texts.append(queued.text)
+                    item = TextChunk("".join(texts))
                 if item is None:
                     return
                 if isinstance(item, Finished | Failed):

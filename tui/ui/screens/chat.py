@@ -42,7 +42,7 @@ ANSWER_GROUP = "answer"
 #: While an answer streams, new text reaches the screen at most this often (seconds). One
 #: screen update per token costs the UI ~15 ms of CPU per token, taken from llama.cpp on a
 #: 2-core phone; 10 updates a second read as smooth and costs a fraction (issue 7).
-STREAM_REFRESH = 0.1
+STREAM_REFRESH = 0.2
 
 
 def format_stats(stats: dict[str, Any] | None, status: str) -> str:
