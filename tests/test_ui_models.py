@@ -72,6 +72,25 @@ async def test_load_unload_and_a_bad_file_from_the_picker(smollm2_path: Path) ->
         assert chat(app).model_ready
 
 
+async def test_benchmark_from_the_picker_shows_and_saves_the_figures(smollm2_path: Path) -> None:
+    app = make_app(smollm2_path)
+    async with app.run_test(size=(60, 30)) as pilot:
+        await wait_ready(pilot, app)
+        await app.run_action("open_models")
+        screen = app.screen
+        assert isinstance(screen, ModelsScreen)
+        await wait_for(pilot, lambda: screen.scans >= 1, 60, "the scan")
+        screen.query_one(OptionList).highlighted = index_of(screen, smollm2_path.name)
+        await pilot.click("#models-bench")
+        state = screen.query_one("#models-state")
+        await wait_for(pilot, lambda: "tok/s" in str(state.render()), 240, "the benchmark")
+        text = str(state.render())
+        assert "generation" in text and "prompt processing" in text
+        assert app.services.engine.model is not None, "the chat model stays loaded"
+    saved = list(paths.bench_dir().glob("bench-*.json"))
+    assert len(saved) == 1 and saved[0].stat().st_mode & 0o777 == 0o600
+
+
 async def test_add_a_model_folder(smollm2_path: Path, tmp_path: Path) -> None:
     folder = tmp_path / "my models"
     folder.mkdir()

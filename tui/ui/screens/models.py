@@ -76,13 +76,15 @@ class ModelsScreen(SheetScreen):
     ModelsScreen #models-progress LoadingIndicator { width: 6; height: 3; }
     ModelsScreen #models-state { height: auto; padding: 0 1; }
     ModelsScreen #models-state.-failed { color: $text-error; }
-    ModelsScreen.-compact .actions { grid-size: 3; }
+    ModelsScreen .actions { grid-size: 4; }
+    ModelsScreen.-compact .actions { grid-size: 2; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         *SheetScreen.BINDINGS,
         Binding("ctrl+t", "load", "Load"),
         Binding("ctrl+u", "unload", "Unload"),
         Binding("ctrl+r", "rescan", "Rescan"),
+        Binding("ctrl+b", "benchmark", "Benchmark"),
         Binding("ctrl+n", "add_folder", "Add folder", show=False),
     ]
 
@@ -105,6 +107,7 @@ class ModelsScreen(SheetScreen):
             yield Button("Load", id="models-load", variant="primary")
             yield Button("Unload", id="models-unload")
             yield Button("+ Folder", id="models-add")
+            yield Button("Benchmark", id="models-bench")
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()
@@ -249,6 +252,68 @@ class ModelsScreen(SheetScreen):
         self.query_one("#models-state", Static).update("No model loaded.")
         self.action_rescan()
 
+    # benchmark ---------------------------------------------------------------------
+
+    def action_benchmark(self) -> None:
+        entry = self.selected()
+        if entry is None:
+            self.notify("Pick a model first.", severity="warning")
+            return
+        from tui.engine.memory import available_bytes
+
+        need = entry.ram_estimate(512)
+        free = available_bytes()
+        if need is not None and free is not None and need > free:
+            self.notify(
+                f"Not enough free memory to benchmark {Path(entry.path).name} beside the "
+                "loaded model: unload it first.",
+                severity="warning",
+            )
+            return
+        self.query_one("#models-progress").add_class("-busy")
+        self._benchmark(entry.path)
+
+    @work(thread=True, group="bench", exclusive=True, exit_on_error=False)
+    def _benchmark(self, path: str) -> None:
+        """``burrow bench`` in the app: its own engine worker, a short run, saved like the
+        CLI's results (the chat model stays loaded)."""
+        from tui.cli.bench import Progress, format_table, run_bench, save_result
+
+        screen = self
+
+        class ToScreen:
+            def write(self, text: str) -> None:
+                line = text.replace("\r\x1b[2K", "").strip()
+                if line:
+                    screen.app.call_from_thread(screen._bench_progress, line)
+
+            def flush(self) -> None:
+                pass
+
+        try:
+            result = run_bench(
+                path,
+                n_ctx=512,
+                prompt_tokens=256,
+                gen_tokens=64,
+                repeat=1,
+                progress=Progress(stream=ToScreen()),  # type: ignore[arg-type]
+            )
+            save_result(result)
+        except Exception as exc:  # a model that fails to load is shown, not raised
+            self.app.call_from_thread(self._bench_done, f"Benchmark failed: {exc}", True)
+            return
+        self.app.call_from_thread(self._bench_done, format_table(result), False)
+
+    def _bench_progress(self, line: str) -> None:
+        self.query_one("#models-progress-text", Static).update(line)
+
+    def _bench_done(self, text: str, failed: bool) -> None:
+        self.query_one("#models-progress").remove_class("-busy")
+        widget = self.query_one("#models-state", Static)
+        widget.set_class(failed, "-failed")
+        widget.update(text)
+
     # folders -----------------------------------------------------------------------
 
     def action_add_folder(self) -> None:
@@ -300,11 +365,21 @@ class ModelsScreen(SheetScreen):
         event.stop()
         self.action_add_folder()
 
+    @on(Button.Pressed, "#models-bench")
+    def _bench_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_benchmark()
+
     def commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand("Load model", "Load the highlighted model (ctrl+t)", self.action_load)
         yield SystemCommand("Unload model", "Free its memory (ctrl+u)", self.action_unload)
         yield SystemCommand("Rescan models", "Look for models again (ctrl+r)", self.action_rescan)
         yield SystemCommand("Add model folder", "Search another folder", self.action_add_folder)
+        yield SystemCommand(
+            "Benchmark model",
+            "Measure load, prompt and generation speed of the highlighted model (ctrl+b)",
+            self.action_benchmark,
+        )
 
     def result(self) -> Any:
         return self.loaded_path()
