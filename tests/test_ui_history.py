@@ -87,6 +87,8 @@ async def choose(pilot: Pilot[Any], app: BurrowApp, action: str) -> None:
 async def answer_prompt(pilot: Pilot[Any], app: BurrowApp, text: str) -> None:
     await wait_for(pilot, lambda: isinstance(app.screen, TextPromptSheet), 10, "the question")
     app.screen.query_one("#prompt-input", Input).value = text
+    # A button ignores a second tap within its 0.2 s press effect: let the last one end.
+    await pilot.pause(0.3)
     await pilot.click("#prompt-ok")
     await pilot.pause(0.1)
 

@@ -152,9 +152,11 @@ def private_file(path: Path) -> Path:
     return path
 
 
-def write_private_text(path: Path, text: str) -> Path:
-    """Write ``text`` atomically to ``path`` with mode 0600."""
-    ensure_private_dir(path.parent)
+def write_private_text(path: Path, text: str, *, private_dir: bool = True) -> Path:
+    """Write ``text`` atomically to ``path`` with mode 0600. With ``private_dir`` the folder
+    is created 0700 too; without, an existing folder's mode is left alone."""
+    if private_dir:
+        ensure_private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -8,9 +8,7 @@ shared storage on Android, where chmod is refused anyway).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -133,24 +131,6 @@ def _slug(text: str) -> str:
     return slug[:40] or "conversation"
 
 
-def write_private(path: Path, text: str) -> Path:
-    """Write ``text`` atomically with mode 0600 without touching the folder's own mode."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    with contextlib.suppress(OSError):  # shared storage on Android refuses chmod
-        os.chmod(path, 0o600)
-    return path
-
-
 def export(
     store: Store,
     conversation_ids: Sequence[int] | None,
@@ -163,9 +143,9 @@ def export(
     """
     if fmt not in FORMATS:
         raise StoreError(f"unknown export format {fmt!r} (use md or json)")
-    if out_dir is None:
-        from tui import paths
+    from tui import paths
 
+    if out_dir is None:
         out_dir = paths.exports_dir()
     elif not out_dir.exists():
         out_dir.mkdir(parents=True, mode=0o700)
@@ -179,7 +159,8 @@ def export(
         conversation = store.get_conversation(ids[0])
         name = f"burrow-{conversation.id}-{_slug(conversation.title)}-{stamp}.{fmt}"
     text = to_json(store, ids) if fmt == "json" else to_markdown(store, ids)
-    return write_private(out_dir / name, text)
+    # The folder is the user's choice (maybe shared storage): its mode is left alone.
+    return paths.write_private_text(out_dir / name, text, private_dir=False)
 
 
 def import_json(store: Store, file: Path) -> ImportResult:
