@@ -62,6 +62,7 @@ async def test_ask_streams_and_saves(engine: EngineClient, store: Store) -> None
     assert path[1].stats["completion_tokens"] == last.stats.completion_tokens
     conversation = store.get_conversation(session.conversation_id or -1)
     assert conversation.title.startswith("What is the capital")
+    assert engine.model is not None and conversation.model_path == engine.model.path
     assert conversation.settings["temperature"] == 0.0
 
 
@@ -186,3 +187,13 @@ async def test_conversation_reopens_with_its_own_settings(
     flagged = ChatSession(engine, store, Settings(), flags={"temperature": 0.9})
     flagged.open_conversation(conversation_id)
     assert flagged.settings.temperature == 0.9
+
+
+async def test_the_model_that_answers_is_remembered(engine: EngineClient, store: Store) -> None:
+    """The app reopens with the model a conversation last used: switching models updates it."""
+    conversation = store.create_conversation(title="old", model_path="/gone/old-model.gguf")
+    session = ChatSession(engine, store, GREEDY)
+    session.open_conversation(conversation.id)
+    await collect(session.ask("Hello again"))
+    assert engine.model is not None
+    assert store.get_conversation(conversation.id).model_path == engine.model.path

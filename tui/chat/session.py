@@ -477,12 +477,18 @@ class ChatSession:
         sampling["stop"] = tuple(dict.fromkeys([*prompt.stop, *settings.stop]))
         params = SamplingParams(**sampling)
 
+        conversation = self._ensure_conversation()
+        if conversation.model_path != model.path:
+            # The model that answers last is the one the app reopens the conversation with.
+            self.conversation = self.store.update_conversation(
+                conversation.id, model_path=model.path
+            )
         writer: StreamWriter
         if continuing is not None:
             writer = self.store.continue_assistant(continuing.id)
         else:
             writer = self.store.begin_assistant(
-                self._ensure_conversation().id, parent_id, model=model.name or model.path
+                conversation.id, parent_id, model=model.name or model.path
             )
         self.last_notice = prompt.notice
         yield AnswerStarted(parent_id, writer.message_id, info, prompt.notice)
