@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 APP_NAME = "burrow"
@@ -169,3 +170,18 @@ def write_private_text(path: Path, text: str, *, private_dir: bool = True) -> Pa
         tmp.unlink(missing_ok=True)
         raise
     return private_file(path)
+
+
+def read_toml_files(directory: Path) -> Iterator[tuple[Path, str | None, str]]:
+    """``(file, text, "")`` for each ``*.toml`` in ``directory`` (sorted), or
+    ``(file, None, why)`` for one that cannot be read. A missing folder yields nothing.
+
+    The one loop behind templates, presets and themes: a bad file is reported, never raised.
+    """
+    if not directory.is_dir():
+        return
+    for file in sorted(directory.glob("*.toml")):
+        try:
+            yield file, file.read_text(encoding="utf-8"), ""
+        except (OSError, UnicodeDecodeError) as exc:
+            yield file, None, f"cannot read: {exc}"

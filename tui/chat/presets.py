@@ -120,13 +120,9 @@ def load_presets(
         (builtin_dir or paths.builtin_prompts_dir() / "presets", "builtin"),
         (user_dir or paths.user_presets_dir(), "user"),
     ):
-        if not directory.is_dir():
-            continue
-        for file in sorted(directory.glob("*.toml")):
-            try:
-                text = file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                problems.append(PresetProblem(file, None, f"cannot read: {exc}"))
+        for file, text, error in paths.read_toml_files(directory):
+            if text is None:
+                problems.append(PresetProblem(file, None, error))
                 continue
             preset, found = parse_preset_text(text, file.name, source=source, path=file)
             problems.extend(found)

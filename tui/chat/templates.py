@@ -259,13 +259,9 @@ def parse_template_text(
 def _load_dir(
     directory: Path, source: str, into: dict[str, Template], problems: list[TemplateProblem]
 ) -> None:
-    if not directory.is_dir():
-        return
-    for file in sorted(directory.glob("*.toml")):
-        try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(TemplateProblem(file, None, f"cannot read: {exc}"))
+    for file, text, error in paths.read_toml_files(directory):
+        if text is None:
+            problems.append(TemplateProblem(file, None, error))
             continue
         template, found = parse_template_text(text, file.name, source=source, path=file)
         problems.extend(found)

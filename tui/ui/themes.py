@@ -151,13 +151,9 @@ def parse_theme_text(
 def _load_dir(
     directory: Path, source: str, into: dict[str, ThemeInfo], problems: list[ThemeProblem]
 ) -> None:
-    if not directory.is_dir():
-        return
-    for file in sorted(directory.glob("*.toml")):
-        try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(ThemeProblem(file, None, f"cannot read: {exc}"))
+    for file, text, error in paths.read_toml_files(directory):
+        if text is None:
+            problems.append(ThemeProblem(file, None, error))
             continue
         info, found = parse_theme_text(text, file, source=source)
         problems.extend(found)
