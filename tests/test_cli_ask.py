@@ -131,3 +131,11 @@ def test_unknown_template_is_a_usage_error(burrow_home: Path) -> None:
     result = burrow("ask", "x", "--template", "no-such-format", home=burrow_home)
     assert result.returncode == 2
     assert "no-such-format" in result.stderr
+
+
+def test_bad_continue_arguments_are_usage_errors(burrow_home: Path) -> None:
+    missing = burrow("ask", "x", "--continue", "999", home=burrow_home)
+    assert missing.returncode == 2 and "no conversation 999" in missing.stderr
+    template = burrow("ask", "x", "--continue", "1", "--template", "nope", home=burrow_home)
+    assert template.returncode == 2 and "nope" in template.stderr
+    assert "Traceback" not in missing.stderr + template.stderr

@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import sys
 
+    from tui.chat.presets import load_presets
     from tui.chat.session import (
         AnswerChunk,
         AnswerFailed,
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         AnswerStarted,
         ChatSession,
     )
+    from tui.chat.templates import load_templates
     from tui.cli.common import CliError, UsageError, print_json
     from tui.engine.catalog import ModelNotFoundError, choose_model
     from tui.engine.client import EngineClient, EngineError
@@ -93,30 +95,38 @@ def run(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"burrow: warning: {problem}", file=sys.stderr)
 
+    # Everything that can be refused is checked before the model loads.
+    if args.continue_id is not None and args.no_save:
+        raise UsageError("--continue and --no-save do not go together")
+    templates, _ = load_templates()
+    presets, _ = load_presets()
+    if args.template and args.template not in templates:
+        raise UsageError(f"no template named {args.template!r} (burrow templates list)")
+    if args.preset and args.preset not in presets:
+        raise UsageError(f"no preset named {args.preset!r}")
+
     store = Store.open_incognito() if args.no_save else Store.open()
     engine = EngineClient()
     try:
+        if args.continue_id is not None:
+            try:
+                store.get_conversation(args.continue_id)
+            except NotFoundError as exc:
+                raise UsageError(f"no conversation {args.continue_id}") from exc
         try:
             engine.load(LoadParams(path=str(model_path), **settings.load_params()))
         except EngineError as exc:
             raise CliError(str(exc)) from exc
-        session = ChatSession(engine, store, settings, flags=flags)
+        session = ChatSession(
+            engine, store, settings, templates=templates, presets=presets, flags=flags
+        )
         if args.continue_id is not None:
-            if args.no_save:
-                raise UsageError("--continue and --no-save do not go together")
-            try:
-                session.open_conversation(args.continue_id)
-            except NotFoundError as exc:
-                raise UsageError(f"no conversation {args.continue_id}") from exc
+            session.open_conversation(args.continue_id)
             if args.template:
                 session.set_template(args.template)
             if args.system is not None:
                 session.set_system_prompt(args.system)
         else:
-            if args.template and args.template not in session.templates:
-                raise UsageError(f"no template named {args.template!r} (burrow templates list)")
-            if args.preset and args.preset not in session.presets:
-                raise UsageError(f"no preset named {args.preset!r}")
             session.new_conversation(
                 template=args.template, system_prompt=args.system, preset=args.preset
             )
