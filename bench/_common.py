@@ -116,30 +116,30 @@ class PaintRecorder:
 
 
 class AppendRecorder:
-    """Times each time a streaming Markdown widget is given new text (MarkdownStream calls
-    ``Markdown.append``), so on-screen throughput can be computed from paints after it."""
+    """Times each time the streaming answer's view is given new text
+    (``MessageView.append``), so on-screen throughput can be computed from paints after it."""
 
     def __init__(self) -> None:
-        from textual.widgets import Markdown
+        from tui.ui.widgets.message_view import MessageView
 
         self.times: list[float] = []
-        self._original = Markdown.append
+        self._original = MessageView.append
         recorder = self
 
-        async def append(widget: Any, markdown: str) -> Any:
-            result = await recorder._original(widget, markdown)
+        async def append(widget: Any, text: str) -> Any:
+            result = await recorder._original(widget, text)
             recorder.times.append(time.perf_counter())
             return result
 
-        Markdown.append = append  # type: ignore[method-assign]
+        MessageView.append = append  # type: ignore[method-assign]
 
     def reset(self) -> None:
         self.times = []
 
     def close(self) -> None:
-        from textual.widgets import Markdown
+        from tui.ui.widgets.message_view import MessageView
 
-        Markdown.append = self._original  # type: ignore[method-assign]
+        MessageView.append = self._original  # type: ignore[method-assign]
 
 
 def make_app(model: str, **settings: Any) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +191,12 @@ class ScriptedEngine:
         yield Finished("".join(out), self._stats(prompt, len(out), reason))
 
     async def agenerate(
-        self, prompt: Prompt, params: SamplingParams | None = None, *, add_bos: bool = True
+        self,
+        prompt: Prompt,
+        params: SamplingParams | None = None,
+        *,
+        add_bos: bool = True,
+        interval: float | Callable[[], float] = 0.0,  # the double delivers piece by piece
     ) -> AsyncIterator[GenerationEvent]:
         stream = self.generate(prompt, params, add_bos=add_bos)
         for event in stream:

@@ -8,6 +8,7 @@ Speed is never asserted here: that is what ``bench/`` is for.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import stat
 import threading
@@ -343,6 +344,39 @@ async def test_async_stream_merges_text_queued_behind_a_slow_consumer(
     assert "".join(texts) == final.text == expected.text
     assert final.stats.completion_tokens > 10
     assert len(texts) < final.stats.completion_tokens / 2
+
+
+async def test_async_stream_paced_for_a_screen(client: EngineClient) -> None:
+    """With ``interval`` the text comes at most once per interval (a screen wakes once per
+    redraw, not once per token), the pieces carry how many tokens they hold, and nothing is
+    lost, reordered or held back at the end."""
+    params = SamplingParams(temperature=0.0, seed=1, max_tokens=64)
+    expected = run(client, chat("Write a long story about a dragon."), params)
+    asked: list[float] = []
+
+    def interval() -> float:
+        asked.append(0.25)
+        return 0.25
+
+    chunks: list[TextChunk] = []
+    times: list[float] = []
+    final: GenerationEvent | None = None
+    loop = asyncio.get_running_loop()
+    stream = client.agenerate(chat("Write a long story about a dragon."), params, interval=interval)
+    async for event in stream:
+        if isinstance(event, TextChunk):
+            chunks.append(event)
+            times.append(loop.time())
+        else:
+            final = event
+    assert isinstance(final, Finished)
+    assert "".join(c.text for c in chunks) == final.text == expected.text
+    assert sum(c.tokens for c in chunks) == final.stats.completion_tokens
+    assert asked, "a function interval is asked as the stream goes"
+    # The last piece comes with the end, at once; the others a full interval apart.
+    gaps = [b - a for a, b in itertools.pairwise(times[:-1])]
+    assert all(gap >= 0.2 for gap in gaps), gaps
+    assert len(chunks) < final.stats.completion_tokens / 3
 
 
 async def test_async_cancel_from_another_task(client: EngineClient) -> None:

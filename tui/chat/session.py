@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal, Protocol
 
@@ -63,7 +63,12 @@ class Engine(Protocol):
     def cancel(self) -> None: ...
 
     def agenerate(
-        self, prompt: Prompt, params: SamplingParams, *, add_bos: bool = ...
+        self,
+        prompt: Prompt,
+        params: SamplingParams,
+        *,
+        add_bos: bool = ...,
+        interval: float | Callable[[], float] = ...,
     ) -> AsyncIterator[GenerationEvent]: ...
 
 
@@ -93,6 +98,8 @@ class AnswerStarted:
 @dataclass(frozen=True)
 class AnswerChunk:
     text: str
+    tokens: int = 1
+    """Generated tokens in ``text`` (pieces come merged when the session paces text)."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +161,10 @@ class ChatSession:
         """Instant resume (issue 7): model states saved on leaving a conversation."""
         if hasattr(engine, "save_state") and not store.incognito:
             self.states = StateCache(engine, store)  # type: ignore[arg-type]
+        self.chunk_interval: float | Callable[[], float] = 0.0
+        """Deliver answer text at most this often (seconds, or a function asked each time):
+        a screen passes its redraw interval so it wakes once per redraw, not once per token
+        (0: every token as it comes)."""
         self.restored_tokens = 0
         """Tokens the last answer found restored from a saved state (0: none)."""
         self._trim_from: int | None = None
@@ -495,10 +506,13 @@ class ChatSession:
 
         finished = False
         try:
-            async for event in self.engine.agenerate(parts, params, add_bos=prompt.add_bos):
+            stream = self.engine.agenerate(
+                parts, params, add_bos=prompt.add_bos, interval=self.chunk_interval
+            )
+            async for event in stream:
                 if isinstance(event, TextChunk):
                     writer.append(event.text)
-                    yield AnswerChunk(event.text)
+                    yield AnswerChunk(event.text, event.tokens)
                 elif isinstance(event, Finished):
                     status: Literal["done", "cancelled"] = (
                         "cancelled" if event.stats.stop_reason == "cancelled" else "done"

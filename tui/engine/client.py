@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 import os
 import queue
 import signal
@@ -243,6 +244,64 @@ class _Generation:
             worker, request_id = self._worker, self._request_id
         if worker is not None:
             worker.cancel(request_id)
+
+
+class _Pacer:
+    """Hands a generation's events from the stream thread to an asyncio queue, text at most
+    once per ``interval`` seconds (see :meth:`EngineClient.agenerate`)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        events: asyncio.Queue[GenerationEvent | None],
+        interval: float | Callable[[], float],
+    ) -> None:
+        self.loop = loop
+        self.events = events
+        self.interval = interval if callable(interval) else (lambda: interval)
+        self.closed = False  # the loop is gone: nobody is listening any more
+        self._lock = threading.Lock()
+        self._pending: list[TextChunk] = []
+        self._armed = False  # a delivery of _pending is scheduled on the loop
+        self._last = -math.inf  # loop time of the last delivery
+
+    def post(self, event: GenerationEvent | None) -> None:
+        """From the stream thread."""
+        if isinstance(event, TextChunk) and self.interval() > 0:
+            with self._lock:
+                self._pending.append(event)
+                if self._armed:
+                    return
+                self._armed = True
+            self._call(self._arm)
+        else:
+            self._call(self._deliver, event)
+
+    def _call(self, callback: Callable[..., object], *args: object) -> None:
+        try:
+            self.loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:
+            self.closed = True
+
+    # on the loop ---------------------------------------------------------------------
+    def _arm(self) -> None:
+        delay = self._last + self.interval() - self.loop.time()
+        if delay > 0:
+            self.loop.call_later(delay, self._flush)
+        else:
+            self._flush()
+
+    def _flush(self) -> None:
+        with self._lock:
+            pieces, self._pending = self._pending, []
+            self._armed = False
+        if pieces:
+            self._last = self.loop.time()
+            self.events.put_nowait(TextChunk.merge(pieces))
+
+    def _deliver(self, event: GenerationEvent | None) -> None:
+        self._flush()  # text still waiting goes first, whatever its timer says
+        self.events.put_nowait(event)
 
 
 class EngineClient:
@@ -584,29 +643,39 @@ class EngineClient:
         return await asyncio.to_thread(self.system_info)
 
     async def agenerate(
-        self, prompt: Prompt, params: SamplingParams | None = None, *, add_bos: bool = True
+        self,
+        prompt: Prompt,
+        params: SamplingParams | None = None,
+        *,
+        add_bos: bool = True,
+        interval: float | Callable[[], float] = 0.0,
     ) -> AsyncIterator[GenerationEvent]:
         """The asyncio twin of :meth:`generate`. Leaving the loop early (break, task
-        cancelled) cancels the generation in the worker."""
+        cancelled) cancels the generation in the worker.
+
+        ``interval`` (seconds) paces the text for a screen: the first piece comes at once,
+        then the pieces that arrive within ``interval`` of the last delivery come together
+        as one :class:`TextChunk` (``tokens`` counts them), so the event loop wakes once per
+        frame instead of once per token. ``interval`` may be a function, asked before each
+        delivery (a screen that adapts its redraw rate). The end of the stream is never
+        delayed. A consumer
+        slower than the model gets everything queued as one chunk either way."""
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[GenerationEvent | None] = asyncio.Queue()
         handle = _Generation()
         stream = self._generate(prompt, params or SamplingParams(), add_bos, handle)
-
-        def post(item: GenerationEvent | None) -> None:
-            try:
-                loop.call_soon_threadsafe(events.put_nowait, item)
-            except RuntimeError:  # the loop is closed: nobody is listening any more
-                handle.cancel()
+        pacer = _Pacer(loop, events, interval)
 
         def pump() -> None:
             try:
                 for event in stream:
-                    post(event)
+                    pacer.post(event)
+                    if pacer.closed:
+                        handle.cancel()
             except Exception as exc:  # pragma: no cover - generate() reports, not raises
-                post(Failed(f"{type(exc).__name__}: {exc}"))
+                pacer.post(Failed(f"{type(exc).__name__}: {exc}"))
             finally:
-                post(None)
+                pacer.post(None)
 
         threading.Thread(target=pump, name="burrow-engine-stream", daemon=True).start()
         finished = False
@@ -617,14 +686,14 @@ class EngineClient:
                 if isinstance(item, TextChunk) and not events.empty():
                     # The consumer fell behind: hand it everything queued as one chunk, so
                     # a busy UI pays per screen update, not per token.
-                    texts = [item.text]
+                    pieces = [item]
                     while not events.empty():
                         queued = events.get_nowait()
                         if not isinstance(queued, TextChunk):
                             held.append(queued)
                             break
-                        texts.append(queued.text)
-                    item = TextChunk("".join(texts))
+                        pieces.append(queued)
+                    item = TextChunk.merge(pieces)
                 if item is None:
                     return
                 if isinstance(item, Finished | Failed):

@@ -160,6 +160,14 @@ class TextChunk:
     """A piece of the answer, in order; never splits a UTF-8 character."""
 
     text: str
+    tokens: int = 1
+    """How many generated tokens the piece holds (more than one when pieces were merged)."""
+
+    @staticmethod
+    def merge(pieces: Sequence[TextChunk]) -> TextChunk:
+        if len(pieces) == 1:
+            return pieces[0]
+        return TextChunk("".join(p.text for p in pieces), sum(p.tokens for p in pieces))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -27,10 +27,11 @@ from textual.widgets import Button, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from tui.ui.messages import Answer, ContextUpdated, ModelStateChanged
+from tui.ui.pacing import RedrawPacer
 from tui.ui.screens.dialogs import ConfirmSheet, MessageActionsSheet
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.conversation_list import ConversationItem, ConversationList
-from tui.ui.widgets.message_view import MessageData, MessageView
+from tui.ui.widgets.message_view import ConversationLog, MessageData, MessageView
 from tui.ui.widgets.status_line import StatusLine
 
 if TYPE_CHECKING:
@@ -39,10 +40,8 @@ if TYPE_CHECKING:
 
 ANSWER_GROUP = "answer"
 
-#: While an answer streams, new text reaches the screen at most this often (seconds). One
-#: screen update per token costs the UI ~15 ms of CPU per token, taken from llama.cpp on a
-#: 2-core phone; 10 updates a second read as smooth and costs a fraction (issue 7).
-STREAM_REFRESH = 0.2
+#: How often the live tokens/s in the status line changes (seconds).
+RATE_REFRESH = 1.0
 
 
 def format_stats(stats: dict[str, Any] | None, status: str) -> str:
@@ -111,11 +110,15 @@ class ChatScreen(Screen[None]):
         super().__init__()
         self.services = services
         self.session: ChatSession = services.new_session()
+        self._pacer = RedrawPacer()
+        # The app wakes for new text once per redraw, not once per token (issue 7).
+        self.session.chunk_interval = self._redraw_interval
         self._start_incognito = incognito
         self._editing_id: int | None = None
         self._stream_view: MessageView | None = None
-        self._stream_started = 0.0
-        self._stream_chunks = 0
+        self._stream_started = 0.0  # when the first text came
+        self._stream_tokens = 0  # tokens that came
+        self._rate_due = 0.0  # when the live tokens/s may change next
         self._stream_pending: list[str] = []
         self._stream_flush: Timer | None = None
         self.model_ready = False
@@ -134,7 +137,7 @@ class ChatScreen(Screen[None]):
         with Horizontal(id="body"):
             yield ConversationList(id="sidebar")
             with Vertical(id="chat"):
-                with VerticalScroll(id="log"):
+                with ConversationLog(id="log"):
                     yield Static(
                         "Ask anything. Answers are written on this device and never leave it.",
                         id="empty",
@@ -162,8 +165,8 @@ class ChatScreen(Screen[None]):
     # rendering the conversation -----------------------------------------------
 
     @property
-    def log_view(self) -> VerticalScroll:
-        return self.query_one("#log", VerticalScroll)
+    def log_view(self) -> ConversationLog:
+        return self.query_one("#log", ConversationLog)
 
     def _message_data(self, message: Any) -> MessageData:
         branches = self.services.branches(self.session, message.id)
@@ -357,8 +360,9 @@ class ChatScreen(Screen[None]):
             self.query_one("#empty").display = False
         self._stream_view = view
         view.start_stream()
-        self._stream_started = time.monotonic()
-        self._stream_chunks = 0
+        self._stream_tokens = 0
+        self._pacer.start()
+        self._rate_due = time.monotonic() + RATE_REFRESH
         self._stream_pending.clear()
         self.log_view.anchor()
         self._refresh_title()
@@ -371,29 +375,42 @@ class ChatScreen(Screen[None]):
             )
         )
 
+    def _redraw_interval(self) -> float:
+        return self._pacer.interval
+
     async def on_answer_chunk(self, message: Answer.Chunk) -> None:
         if self._stream_view is None:
             return
-        if self._stream_chunks == 0:
-            self._stream_started = time.monotonic()
-        self._stream_chunks += 1
+        now = time.monotonic()
+        if self._stream_tokens == 0:
+            self._stream_started = now
+        self._stream_tokens += message.event.tokens
         self._stream_pending.append(message.event.text)
-        if self._stream_chunks == 1:
-            await self._flush_stream()  # the first text shows at once
-        elif self._stream_flush is None:
-            self._stream_flush = self.set_timer(STREAM_REFRESH, self._flush_stream)
+        if self._stream_flush is not None:
+            return  # a redraw is already due
+        wait = self._pacer.wait()
+        if wait <= 0.02:  # paced text comes just when a redraw is due
+            await self._flush_stream()
+        else:
+            self._stream_flush = self.set_timer(wait, self._flush_stream)
 
     async def _flush_stream(self) -> None:
-        """Show the text that arrived since the last screen update, in one append."""
+        """Show the text that arrived since the last screen update, in one frame."""
         self._stream_flush = None
         if self._stream_view is None or not self._stream_pending:
             return
         text = "".join(self._stream_pending)
         self._stream_pending.clear()
-        await self._stream_view.append(text)
-        elapsed = time.monotonic() - self._stream_started
-        if self._stream_chunks > 1 and elapsed > 0:
-            self.query_one(StatusLine).tokens_per_second = (self._stream_chunks - 1) / elapsed
+        self._pacer.drawn()
+        now = time.monotonic()
+        with self.app.batch_update():
+            await self._stream_view.append(text)
+            elapsed = now - self._stream_started
+            # The live tokens/s: once a second is enough, and each change is a frame.
+            if self._stream_tokens > 1 and elapsed > 0 and now >= self._rate_due:
+                self._rate_due = now + RATE_REFRESH
+                status = self.query_one(StatusLine)
+                status.tokens_per_second = (self._stream_tokens - 1) / elapsed
 
     async def on_answer_finished(self, message: Answer.Finished) -> None:
         event = message.event

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import ClassVar
 
+from markdown_it import MarkdownIt
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
+from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import Markdown, Static
-from textual.widgets.markdown import MarkdownStream
+from textual.widgets.markdown import MarkdownBlock
 
 
 @dataclass(frozen=True)
@@ -26,10 +30,56 @@ class MessageData:
     branch_count: int = 1
 
 
+#: While an answer streams, finished blocks are formatted (moved into the Markdown body)
+#: at most this often (seconds); until then they show as plain text.
+FORMAT_EVERY = 2.0
+
 ROLE_LABELS = {"user": "You", "assistant": "Burrow", "system": "System"}
 
 
-class MessageView(Vertical, can_focus=True):
+@cache
+def _markdown_parser() -> MarkdownIt:
+    """One parser for every message (Textual's Markdown builds a new one per append)."""
+    return MarkdownIt("gfm-like")
+
+
+class GrowsWithoutRelayout:
+    """For widgets that grow while an answer streams: the message, its Markdown blocks, and
+    the conversation log around them.
+
+    After each layout pass Textual sets every resized widget's ``virtual_size`` reactive,
+    which asks for a second, identical layout pass (scrollbars are updated without it, and a
+    scrollbar that appears or goes asks for its own pass). That doubled the frames, and the
+    UI's CPU, of a streaming answer (issue 7). Textual is pinned, and
+    ``tests/test_ui_streaming.py`` counts the layout passes per update, so a Textual change
+    here shows up as a failing test, not a slow app."""
+
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        return super()._size_updated(  # type: ignore[misc, no-any-return]
+            size, virtual_size, container_size, layout=False
+        )
+
+
+@cache
+def _quiet_block(block: type[MarkdownBlock]) -> type[MarkdownBlock]:
+    """``block`` (a paragraph, list, code fence, ...) with :class:`GrowsWithoutRelayout`;
+    same name, so the same CSS applies."""
+    return type(block.__name__, (GrowsWithoutRelayout, block), {})
+
+
+class AnswerMarkdown(GrowsWithoutRelayout, Markdown):
+    """A message body: Markdown with a shared parser and one layout pass per update."""
+
+    def __init__(self, markdown: str) -> None:
+        super().__init__(markdown, open_links=False, parser_factory=_markdown_parser)
+
+    def get_block_class(self, block_name: str) -> type[MarkdownBlock]:
+        return _quiet_block(super().get_block_class(block_name))
+
+
+class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
     """A focusable message. Keys act on it; a tap opens its action sheet."""
 
     DEFAULT_CSS = """
@@ -49,6 +99,9 @@ class MessageView(Vertical, can_focus=True):
     MessageView > .message--meta.-empty { display: none; }
     MessageView > Markdown { margin: 0; padding: 0; background: transparent; }
     MessageView > Markdown > MarkdownBlock:last-child { margin-bottom: 0; }
+    MessageView > .message--tail { height: auto; display: none; }
+    MessageView.-streaming > .message--tail { display: block; }
+    MessageView.-streaming > .message--tail.-empty { display: none; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -75,8 +128,10 @@ class MessageView(Vertical, can_focus=True):
     def __init__(self, data: MessageData) -> None:
         super().__init__(classes=f"-{data.role}")
         self.data = data
-        self._stream: MarkdownStream | None = None
+        self._streaming = False
         self._streamed: list[str] = []
+        self._tail = ""  # streamed text not yet in the Markdown body
+        self._formatted_at = 0.0
 
     @property
     def message_id(self) -> int | None:
@@ -84,7 +139,8 @@ class MessageView(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static(self._header_text(), classes="message--header", markup=False)
-        yield Markdown(self.data.text, open_links=False)
+        yield AnswerMarkdown(self.data.text)
+        yield LiveTail(classes="message--tail -empty", markup=False)
         yield Static(self.data.meta, classes="message--meta", markup=False)
 
     def on_mount(self) -> None:
@@ -107,7 +163,7 @@ class MessageView(Vertical, can_focus=True):
         self.data = data
         self.query_one(".message--header", Static).update(self._header_text())
         self.query_one(".message--meta", Static).update(data.meta)
-        if data.text != old.text and self._stream is None:
+        if data.text != old.text and not self._streaming:
             self.query_one(Markdown).update(data.text)
         self._apply_status()
 
@@ -115,25 +171,46 @@ class MessageView(Vertical, can_focus=True):
 
     @property
     def text(self) -> str:
-        return self.data.text if self._stream is None else self.data.text + "".join(self._streamed)
+        return self.data.text + "".join(self._streamed) if self._streaming else self.data.text
 
     def start_stream(self) -> None:
         self._streamed = []
-        self._stream = Markdown.get_stream(self.query_one(Markdown))
+        self._tail = ""
+        self._formatted_at = time.monotonic()
+        self._streaming = True
+        self.add_class("-streaming")
 
     async def append(self, fragment: str) -> None:
-        if self._stream is None:
+        """Add text to the answer being written. The caller paces the calls (a few a second).
+
+        The text shows at once as plain text at the end of the answer; every
+        ``FORMAT_EVERY`` seconds the blocks that are finished (paragraphs, lists, closed code
+        fences) move into the Markdown body above it. Parsing and mounting Markdown blocks
+        at every update cost the UI three times as much CPU, all of it taken from the model
+        on a phone (issue 7)."""
+        if not self._streaming:
             self.start_stream()
-        assert self._stream is not None
         self._streamed.append(fragment)
-        await self._stream.write(fragment)
+        self._tail += fragment
+        now = time.monotonic()
+        if now - self._formatted_at >= FORMAT_EVERY:
+            done, self._tail = split_finished_blocks(self._tail)
+            if done:
+                self._formatted_at = now
+                await self.query_one(Markdown).append(done)
+        tail = self.query_one(LiveTail)
+        shown = self._tail.strip("\n")
+        tail.set_class(not shown, "-empty")
+        tail.update(shown)
 
     async def stop_stream(self) -> None:
-        if self._stream is not None:
-            stream, self._stream = self._stream, None
-            await stream.stop()
+        if self._streaming:
+            self._streaming = False
+            self.remove_class("-streaming")
             self.data = replace(self.data, text=self.data.text + "".join(self._streamed))
             self._streamed = []
+            self._tail = ""
+            self.query_one(LiveTail).update("")
             # One full render at the end: appended fragments are parsed piecewise, which can
             # differ in small ways (spacing around inline markup) from the whole text.
             await self.query_one(Markdown).update(self.data.text)
@@ -149,3 +226,26 @@ class MessageView(Vertical, can_focus=True):
 
     def action_act(self, action: str) -> None:
         self.post_message(self.Action(self, action))
+
+
+class LiveTail(GrowsWithoutRelayout, Static):
+    """The block of a streaming answer that is still being written, as plain text."""
+
+
+def split_finished_blocks(text: str) -> tuple[str, str]:
+    """Split streamed Markdown into the blocks that are finished (up to the last blank line
+    outside a code fence) and the block still being written."""
+    cut = position = 0
+    fenced = False
+    for line in text.splitlines(keepends=True):
+        position += len(line)
+        marker = line.lstrip()
+        if marker.startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced and not line.strip() and line.endswith("\n"):
+            cut = position
+    return text[:cut], text[cut:]
+
+
+class ConversationLog(GrowsWithoutRelayout, VerticalScroll):
+    """The scrolling column of messages."""
