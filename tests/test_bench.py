@@ -122,7 +122,19 @@ def test_streaming_bench(smollm2_path: Path, capsys: pytest.CaptureFixture[str])
     result = run_json(capsys, streaming.main, ["--tokens", "12", "--runs", "1"])
     for key in ("on_screen_tps", "raw_tps", "on_screen_tps_ratio", "worker_tps_ratio"):
         assert key in result, key
+    assert len(result["on_screen_tps_ratio_pairs"]) == 1
+    assert result["redraw_interval_seconds"] > 0
     assert result["answer_tokens"] > 1 and result["raw_tokens"] > 1
+
+
+@pytest.mark.slow
+def test_contention_bench(smollm2_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    contention = bench_module("contention")
+    argv = ["--tokens", "8", "--pairs", "1", "--burst-ms", "5", "--every", "0.05"]
+    result = run_json(capsys, contention.main, argv)
+    assert len(result["plain_tps"]) == len(result["burst_tps"]) == 1
+    assert result["burst_tps_ratio"] > 0
+    assert 0 < result["burner_cpu_share"] < 1
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Markdown
 from ui_helpers import ask, chat, make_app, views, wait_ready
 
-from tui.ui.pacing import RedrawPacer
+from tui.ui.pacing import SHARED_BUDGET, SPARE_BUDGET, RedrawPacer, budget_for
 from tui.ui.widgets.message_view import (
     LiveTail,
     MessageData,
@@ -156,3 +156,11 @@ async def test_the_block_being_written_shows_as_plain_text_then_as_markdown(
         assert view.query_one(Markdown).source == view.text
         assert view.text == "A **finished** paragraph.\n\nThe one being written"
         assert not tail.display
+
+
+def test_the_budget_is_small_only_when_llama_cpp_takes_every_core() -> None:
+    assert budget_for(2, cores=2) == SHARED_BUDGET
+    assert budget_for(None, cores=8) == SHARED_BUDGET
+    assert budget_for(1, cores=2) == SPARE_BUDGET
+    assert budget_for(4, cores=8) == SPARE_BUDGET
+    assert SHARED_BUDGET < SPARE_BUDGET

@@ -8,7 +8,9 @@ of CPU (layout of the growing answer, the last paragraph re-wrapped, the screen 
 
 :class:`RedrawPacer` measures what the UI thread actually spends between redraws and spaces
 the redraws so that it stays under a budget (a small share of one core), between a shortest
-interval (smooth on a fast machine) and a longest one (text must still feel live).
+interval (smooth on a fast machine) and a longest one (text must still feel live). The
+budget is small when llama.cpp has a thread on every core, larger when it leaves one free
+(:func:`budget_for`).
 
 No Textual here: the chat screen asks it "how long until the next redraw?" and tells it
 "I redrew". Tests drive it with fake clocks.
@@ -16,15 +18,27 @@ No Textual here: the chat screen asks it "how long until the next redraw?" and t
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
-#: The UI's CPU while an answer streams, as a share of one core.
-BUDGET = 0.03
+#: The UI's CPU while an answer streams, as a share of one core, when llama.cpp runs a
+#: thread on every core (each millisecond the UI draws stalls the model for about two).
+SHARED_BUDGET = 0.02
+#: ...and when llama.cpp leaves a core free, so the UI mostly draws on that one.
+SPARE_BUDGET = 0.1
 #: Redraw at most this often (seconds); the engine client paces text to it.
 SHORTEST = 0.1
 #: ...and at least this often.
 LONGEST = 0.5
+
+
+def budget_for(n_threads: int | None, cores: int | None = None) -> float:
+    """The UI's CPU budget while a model with ``n_threads`` threads writes an answer."""
+    cores = cores if cores is not None else (os.cpu_count() or 1)
+    if n_threads and n_threads < cores:
+        return SPARE_BUDGET
+    return SHARED_BUDGET
 
 
 class RedrawPacer:
@@ -32,7 +46,7 @@ class RedrawPacer:
 
     def __init__(
         self,
-        budget: float = BUDGET,
+        budget: float = SHARED_BUDGET,
         shortest: float = SHORTEST,
         longest: float = LONGEST,
         *,

@@ -27,7 +27,7 @@ from textual.widgets import Button, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from tui.ui.messages import Answer, ContextUpdated, ModelStateChanged
-from tui.ui.pacing import RedrawPacer
+from tui.ui.pacing import RedrawPacer, budget_for
 from tui.ui.screens.dialogs import ConfirmSheet, MessageActionsSheet
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.conversation_list import ConversationItem, ConversationList
@@ -361,6 +361,8 @@ class ChatScreen(Screen[None]):
         self._stream_view = view
         view.start_stream()
         self._stream_tokens = 0
+        model = self.session.engine.model
+        self._pacer.budget = budget_for(model.n_threads if model else None)
         self._pacer.start()
         self._rate_due = time.monotonic() + RATE_REFRESH
         self._stream_pending.clear()
