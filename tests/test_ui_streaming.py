@@ -9,6 +9,7 @@ pacing, which is the worst case for the screen. The real engine's pacing is test
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,14 @@ def test_the_budget_is_small_only_when_llama_cpp_takes_every_core() -> None:
     assert budget_for(1, cores=2) == SPARE_BUDGET
     assert budget_for(4, cores=8) == SPARE_BUDGET
     assert SHARED_BUDGET < SPARE_BUDGET
+
+
+async def test_the_start_up_heap_is_frozen_out_of_the_collectors_way(model_file: Path) -> None:
+    """Full collections scanned everything start-up built (~50 ms each, twice an answer)."""
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    app = make_app(model_file, engine=ScriptedEngine(), default_template="chatml")
+    async with app.run_test(size=(60, 30)) as pilot:
+        await wait_ready(pilot, app)
+        await pilot.pause(0.2)
+        assert gc.get_freeze_count() > 10_000
