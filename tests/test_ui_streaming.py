@@ -176,3 +176,35 @@ async def test_the_start_up_heap_is_frozen_out_of_the_collectors_way(model_file:
         await wait_ready(pilot, app)
         await pilot.pause(0.2)
         assert gc.get_freeze_count() > 10_000
+
+
+async def test_text_that_fits_the_last_line_is_a_repaint_not_a_layout(
+    model_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(model_file, engine=ScriptedEngine(), default_template="chatml")
+    layouts: list[int] = []
+    original_layout = Screen._refresh_layout
+
+    def counting_layout(self: Screen[Any], *args: Any, **kwargs: Any) -> None:
+        layouts.append(0)
+        original_layout(self, *args, **kwargs)
+
+    monkeypatch.setattr(Screen, "_refresh_layout", counting_layout)
+    async with app.run_test(size=(60, 30)) as pilot:
+        await wait_ready(pilot, app)
+        view = MessageView(MessageData(None, "assistant", ""))
+        await chat(app).log_view.mount(view)
+        view.start_stream()
+        await view.append("One short line")
+        await pilot.pause(0.2)
+        tail = view.query_one(LiveTail)
+        assert tail.content_region.height == 1
+        layouts.clear()
+        await view.append(", a little more")
+        await pilot.pause(0.2)
+        assert str(tail.render()) == "One short line, a little more"
+        assert layouts == [], "the same height: a repaint only"
+        await view.append(" and then enough words to need a second line under the first.")
+        await pilot.pause(0.2)
+        assert layouts, "a new line: the screen is laid out again"
+        assert tail.content_region.height == 2

@@ -13,6 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.geometry import Size
 from textual.message import Message
+from textual.visual import visualize
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownBlock
 
@@ -201,7 +202,7 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
         tail = self.query_one(LiveTail)
         shown = self._tail.strip("\n")
         tail.set_class(not shown, "-empty")
-        tail.update(shown)
+        tail.show(shown)
 
     async def stop_stream(self) -> None:
         if self._streaming:
@@ -229,7 +230,18 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
 
 
 class LiveTail(GrowsWithoutRelayout, Static):
-    """The block of a streaming answer that is still being written, as plain text."""
+    """The text of a streaming answer not yet formatted, as plain text."""
+
+    def show(self, text: str) -> None:
+        """Show ``text``. The screen is laid out again only if the height changes: text that
+        fills the last line is a repaint of a few lines, not a new layout and a full-screen
+        render (what most redraws are on a phone writing a few tokens a second)."""
+        width, height = self.content_region.size
+        if not width or not height or not self.display:
+            self.update(text)
+            return
+        lines = visualize(self, text, markup=False).get_height(self.styles, width)
+        self.update(text, layout=lines != height)
 
 
 def split_finished_blocks(text: str) -> tuple[str, str]:
