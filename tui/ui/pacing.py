@@ -3,8 +3,9 @@
 On a phone the UI shares the CPU cores with llama.cpp, and every millisecond the app spends
 drawing is taken from the model. Worse, llama.cpp's threads meet at a barrier after every
 operation, so when the UI takes one core for a frame, the thread it displaced holds up the
-others: the model loses about twice the UI's time. A frame of the chat screen costs ~5-15 ms
-of CPU (layout of the growing answer, the last paragraph re-wrapped, the screen re-rendered).
+others: the model loses more than the UI's time (``bench/contention.py``: 1.4-2x here). A
+redraw of the chat screen costs ~10 ms of CPU on an idle core and ~25 ms while llama.cpp
+runs on every core (layout, the new text wrapped, the scrolled screen re-rendered).
 
 :class:`RedrawPacer` measures what the UI thread actually spends between redraws and spaces
 the redraws so that it stays under a budget (a small share of one core), between a shortest
@@ -27,7 +28,8 @@ from collections.abc import Callable
 SHARED_BUDGET = 0.02
 #: ...and when llama.cpp leaves a core free, so the UI mostly draws on that one.
 SPARE_BUDGET = 0.1
-#: Redraw at most this often (seconds); the engine client paces text to it.
+#: Redraw at most this often (seconds). The chat screen gives the engine client its current
+#: interval, so text arrives when a redraw is due.
 SHORTEST = 0.1
 #: ...and at least this often.
 LONGEST = 0.5

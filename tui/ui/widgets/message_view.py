@@ -240,8 +240,8 @@ class LiveTail(GrowsWithoutRelayout, Static):
         if not width or not height or not self.display:
             self.update(text)
             return
-        lines = visualize(self, text, markup=False).get_height(self.styles, width)
-        self.update(text, layout=lines != height)
+        visual = visualize(self, text, markup=False)  # wrapped once: measured, then shown
+        self.update(visual, layout=visual.get_height(self.styles, width) != height)
 
 
 def split_finished_blocks(text: str) -> tuple[str, str]:
