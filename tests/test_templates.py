@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tui import paths
+from tui.chat.presets import load_presets
 from tui.chat.templates import (
     AUTO,
     Message,
@@ -387,3 +388,18 @@ def test_unknown_key_is_reported_but_template_is_usable() -> None:
     )
     assert template is not None and template.name == "t"
     assert [(p.line, "unknown key 'sytem'" in p.message) for p in problems] == [(3, True)]
+
+
+def test_unreadable_files_are_named_and_the_rest_still_load() -> None:
+    # Not UTF-8 (say, saved by a Windows editor): reported by name, never raised, and the
+    # good files beside it still load. The loop is shared with presets and themes.
+    (paths.user_templates_dir() / "latin1.toml").write_bytes(b'user = "caf\xe9 {content}"\n')
+    (paths.user_presets_dir() / "latin1.toml").write_bytes(b'system = "caf\xe9"\n')
+    (paths.user_presets_dir() / "fine.toml").write_text('system = "Fine."\n')
+    templates, problems = load_templates()
+    assert "latin1" not in templates and "chatml" in templates
+    assert [(p.file.name, p.line) for p in problems if p.file] == [("latin1.toml", None)]
+    assert "cannot read" in problems[0].message and "utf-8" in problems[0].message
+    presets, preset_problems = load_presets()
+    assert "fine" in presets and "latin1" not in presets
+    assert [p.file.name for p in preset_problems if p.file] == ["latin1.toml"]

@@ -114,18 +114,12 @@ def load_presets(
     *, builtin_dir: Path | None = None, user_dir: Path | None = None
 ) -> tuple[dict[str, Preset], list[PresetProblem]]:
     """Built-in presets, then the user's (same name overrides). Never raises on a bad file."""
-    presets: dict[str, Preset] = {}
-    problems: list[PresetProblem] = []
-    for directory, source in (
-        (builtin_dir or paths.builtin_prompts_dir() / "presets", "builtin"),
-        (user_dir or paths.user_presets_dir(), "user"),
-    ):
-        for file, text, error in paths.read_toml_files(directory):
-            if text is None:
-                problems.append(PresetProblem(file, None, error))
-                continue
-            preset, found = parse_preset_text(text, file.name, source=source, path=file)
-            problems.extend(found)
-            if preset is not None:
-                presets[preset.name] = preset
-    return presets, problems
+    return paths.load_toml_dirs(
+        [
+            (builtin_dir or paths.builtin_prompts_dir() / "presets", "builtin"),
+            (user_dir or paths.user_presets_dir(), "user"),
+        ],
+        lambda text, file, source: parse_preset_text(text, file.name, source=source, path=file),
+        PresetProblem,
+        lambda preset: preset.name,
+    )

@@ -256,19 +256,6 @@ def parse_template_text(
     return Template(**values, source=source, path=path), problems
 
 
-def _load_dir(
-    directory: Path, source: str, into: dict[str, Template], problems: list[TemplateProblem]
-) -> None:
-    for file, text, error in paths.read_toml_files(directory):
-        if text is None:
-            problems.append(TemplateProblem(file, None, error))
-            continue
-        template, found = parse_template_text(text, file.name, source=source, path=file)
-        problems.extend(found)
-        if template is not None:
-            into[template.name] = template
-
-
 def load_templates(
     *, builtin_dir: Path | None = None, user_dir: Path | None = None
 ) -> tuple[dict[str, Template], list[TemplateProblem]]:
@@ -276,13 +263,16 @@ def load_templates(
 
     Never raises on a bad user file: it is left out and described in the problems.
     """
-    templates: dict[str, Template] = {AUTO: AUTO_TEMPLATE}
-    problems: list[TemplateProblem] = []
-    _load_dir(
-        builtin_dir or paths.builtin_prompts_dir() / "templates", "builtin", templates, problems
+    return paths.load_toml_dirs(
+        [
+            (builtin_dir or paths.builtin_prompts_dir() / "templates", "builtin"),
+            (user_dir or paths.user_templates_dir(), "user"),
+        ],
+        lambda text, file, source: parse_template_text(text, file.name, source=source, path=file),
+        TemplateProblem,
+        lambda template: template.name,
+        into={AUTO: AUTO_TEMPLATE},
     )
-    _load_dir(user_dir or paths.user_templates_dir(), "user", templates, problems)
-    return templates, problems
 
 
 # --------------------------------------------------------------------------- named formats

@@ -148,27 +148,19 @@ def parse_theme_text(
     return ThemeInfo(theme, description, source, path), problems
 
 
-def _load_dir(
-    directory: Path, source: str, into: dict[str, ThemeInfo], problems: list[ThemeProblem]
-) -> None:
-    for file, text, error in paths.read_toml_files(directory):
-        if text is None:
-            problems.append(ThemeProblem(file, None, error))
-            continue
-        info, found = parse_theme_text(text, file, source=source)
-        problems.extend(found)
-        if info is not None:
-            into[info.name] = info
-
-
 def load_themes(
     *, builtin_dir: Path | None = None, user_dir: Path | None = None
 ) -> tuple[list[ThemeInfo], list[ThemeProblem]]:
     """Built-in themes, then the user's (same name overrides). Never raises."""
-    found: dict[str, ThemeInfo] = {}
-    problems: list[ThemeProblem] = []
-    _load_dir(builtin_dir or paths.builtin_themes_dir(), "builtin", found, problems)
-    _load_dir(user_dir or paths.user_themes_dir(), "user", found, problems)
+    found, problems = paths.load_toml_dirs(
+        [
+            (builtin_dir or paths.builtin_themes_dir(), "builtin"),
+            (user_dir or paths.user_themes_dir(), "user"),
+        ],
+        lambda text, file, source: parse_theme_text(text, file, source=source),
+        ThemeProblem,
+        lambda info: info.name,
+    )
     return list(found.values()), problems
 
 
