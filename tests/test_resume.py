@@ -271,3 +271,35 @@ async def test_incognito_never_writes_a_state(model: str, store: Store) -> None:
     after = [(r.conversation_id, r.path, r.sha256) for r in store.states_lru()]
     assert after == before
     assert [p.name for p in paths.states_dir().iterdir()] == [before[0][1].name]
+
+
+async def test_deleting_a_message_leaves_no_state_that_holds_it(model: str, store: Store) -> None:
+    engine = new_engine(model)
+    try:
+        session = ChatSession(engine, store, GREEDY)
+        await answer(session.ask("Hello there."))
+        conversation_id = session.conversation_id
+        assert conversation_id is not None
+        session.new_conversation()
+        session.sync_state()  # leaving it saves its state
+        assert store.states_for(conversation_id)
+        session.open_conversation(conversation_id)
+        await answer(session.ask("My locker code is wombatsecret."))
+        secret_question = store.active_path(conversation_id)[-2]
+        assert "wombatsecret" in secret_question.content
+        session.delete_message(secret_question.id)
+        assert store.states_for(conversation_id) == [], "the saved state is gone"
+        # Quitting saves the engine's cache, which still holds the deleted question: not
+        # under this conversation's name.
+        session.close()
+        assert store.states_for(conversation_id) == []
+        assert list(paths.states_dir().iterdir()) == []
+    finally:
+        engine.shutdown()
+    assert store.path is not None
+    data = b"".join(
+        Path(f"{store.path}{suffix}").read_bytes()
+        for suffix in ("", "-wal")
+        if Path(f"{store.path}{suffix}").exists()
+    )
+    assert b"wombatsecret" not in data

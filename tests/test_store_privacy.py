@@ -73,6 +73,26 @@ def test_deleting_one_conversation_and_compacting_erases_its_text() -> None:
         assert len(store.search(OTHER)) > 0
 
 
+def test_deleting_one_message_and_scrubbing_erases_its_words() -> None:
+    # The chat screen's "Delete" on one message: no file rebuild, yet no word of it stays
+    # (without the scrub, FTS5 keeps the words in its index segments, only marked deleted).
+    with Store.open() as store:
+        conv = store.create_conversation(title="kept")
+        for i in range(30):
+            store.add_message(conv.id, "user", f"{OTHER} filler {i}")
+        question = store.add_message(conv.id, "user", f"Where does {SECRET} live?")
+        store.add_message(conv.id, "assistant", f"{OTHER} answer")
+        db = store.path
+        assert db is not None
+        store.delete_message(question.id)
+        store.scrub()
+        data = raw_bytes(db)
+        assert SECRET.encode() not in data
+        assert OTHER.encode() in data
+        assert len(store.search(OTHER)) > 0 and store.search(SECRET) == []
+        assert [m.content for m in store.active_path(conv.id)][-1] == f"{OTHER} filler 29"
+
+
 def test_incognito_writes_nothing_to_disk(burrow_home: Path) -> None:
     with Store.open_incognito() as store:
         assert store.incognito and store.path is None
@@ -171,6 +191,19 @@ def test_states_are_deleted_with_their_conversation_and_by_wipe() -> None:
         store.wipe()
         assert not pb.exists() and not stray.exists()
         assert store.states_lru() == []
+
+
+def test_states_are_deleted_with_any_message_of_their_conversation() -> None:
+    # A saved state holds the tokens of every message: deleting one makes it a leak.
+    with Store.open() as store:
+        a = store.create_conversation().id
+        b = store.create_conversation().id
+        question = store.add_message(a, "user", "hello")
+        pa = record(store, a, "a.state")
+        pb = record(store, b, "b.state")
+        store.delete_message(question.id)
+        assert not pa.exists() and store.states_for(a) == []
+        assert pb.exists() and [s.path for s in store.states_for(b)] == [pb]
 
 
 def test_a_state_outside_the_states_folder_is_refused(tmp_path: Path) -> None:

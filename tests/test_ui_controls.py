@@ -19,7 +19,7 @@ from ui_helpers import ask, chat, make_app, views, wait_for, wait_ready
 
 from tui.ui.app import SHEETS, BurrowApp
 from tui.ui.screens.chat import format_stats
-from tui.ui.screens.dialogs import MessageActionsSheet
+from tui.ui.screens.dialogs import ConfirmSheet, MessageActionsSheet
 from tui.ui.widgets.composer import Composer
 
 
@@ -101,6 +101,26 @@ async def test_tap_a_message_opens_its_actions(model_file: Path) -> None:
         await pilot.click("#act-copy")
         await pilot.pause()
         assert app.clipboard == answer.text
+
+
+async def test_delete_a_question_from_its_actions(model_file: Path) -> None:
+    app = scripted(model_file)
+    async with app.run_test(size=(40, 24)) as pilot:
+        await wait_ready(pilot, app)
+        await ask(pilot, app, "First question")
+        await ask(pilot, app, "Second question")
+        assert len(views(app)) == 4
+        await pilot.click(views(app)[2])  # the second question
+        await wait_for(pilot, lambda: isinstance(app.screen, MessageActionsSheet), 5, "sheet")
+        await pilot.click("#act-delete")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmSheet), 5, "the question")
+        await pilot.click("#confirm-yes")
+        await wait_for(pilot, lambda: len(views(app)) == 2, 10, "the question and its answer gone")
+        assert views(app)[0].text == "First question"
+        conversation_id = chat(app).session.conversation_id
+        assert conversation_id is not None
+        stored = app.services.store.active_path(conversation_id)
+        assert stored[0].content == "First question" and len(stored) == 2
 
 
 async def test_every_action_is_in_the_command_palette(model_file: Path) -> None:

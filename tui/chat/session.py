@@ -269,7 +269,20 @@ class ChatSession:
         return self.store.switch_branch(target.id)
 
     def delete_message(self, message_id: int) -> None:
+        """Delete a message and its replies, leaving nothing of them on disk (blocking:
+        seconds on a very big history).
+
+        The store deletes the conversation's saved model states and scrubs the search index.
+        The engine's cache still holds the deleted text, so it is never saved under this
+        conversation's name again until an answer replaces it.
+        """
+        conversation_id = self.store.get_message(message_id).conversation_id
         self.store.delete_message(message_id)
+        if self.states is not None:
+            owner = self.states.owner
+            if owner is not None and owner.conversation_id == conversation_id:
+                engine_used(self.engine, None)
+        self.store.scrub()
 
     def _state_key(self) -> StateKey | None:
         if self.states is None or self.conversation is None or self.store.incognito:

@@ -363,15 +363,24 @@ class Store:
                 raise NotFoundError(f"no conversation {conversation_id}")
         self._unlink_states(files)
 
-    def compact(self) -> None:
-        """Merge the search index and rebuild the file (after deletes; slow on big histories).
+    def scrub(self) -> None:
+        """Leave no word of deleted text in the file, without rebuilding it.
 
-        FTS5 keeps deleted terms in its index segments until they are merged; ``optimize``
-        merges them away and ``VACUUM`` (with ``secure_delete``) rewrites the file.
+        FTS5 keeps a deleted message's words in its index segments (only marked deleted)
+        until the segments are merged: ``optimize`` merges them. ``secure_delete`` zeroes
+        the pages that frees, and a WAL checkpoint moves the result into the database file
+        and empties the WAL. Seconds on a history of 200,000 messages: run it off the UI.
         """
         with self._write() as conn:
             conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
             conn.execute("INSERT INTO conversations_fts(conversations_fts) VALUES ('optimize')")
+        if self.path is not None:
+            with self._lock:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def compact(self) -> None:
+        """:meth:`scrub`, then rebuild the file smaller (after deleting conversations)."""
+        self.scrub()
         self._vacuum()
 
     def _vacuum(self) -> None:
@@ -592,10 +601,22 @@ class Store:
         """Delete a message and every reply under it (all branches below it).
 
         If the shown path ran through it, the conversation then shows the newest remaining
-        branch under its parent (or nothing when the tree is empty).
+        branch under its parent (or nothing when the tree is empty). The conversation's saved
+        model states are deleted too. Call :meth:`scrub` afterwards so no word of it stays.
         """
         message = self.get_message(message_id)
         with self._write() as conn:
+            # The conversation's saved model states hold the deleted text's tokens.
+            files = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT path FROM kv_states WHERE conversation_id = ?",
+                    (message.conversation_id,),
+                )
+            ]
+            conn.execute(
+                "DELETE FROM kv_states WHERE conversation_id = ?", (message.conversation_id,)
+            )
             leaf = conn.execute(
                 "SELECT active_leaf_id FROM conversations WHERE id = ?",
                 (message.conversation_id,),
@@ -619,6 +640,7 @@ class Store:
                     "UPDATE conversations SET active_leaf_id = ? WHERE id = ?",
                     (new_leaf, message.conversation_id),
                 )
+        self._unlink_states(files)
         if not still_there:
             current = self.get_conversation(message.conversation_id).active_leaf_id
             if current is not None:

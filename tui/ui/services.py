@@ -120,12 +120,10 @@ class Services:
     def template_name(self, session: ChatSession) -> str:
         return str(session.template_name)
 
-    def delete_message(self, session: ChatSession, message_id: int) -> bool:
-        """Delete a message and everything under it; False when the store cannot (yet)."""
-        if not hasattr(session.store, "delete_message"):
-            return False
+    def delete_message(self, session: ChatSession, message_id: int) -> None:
+        """Delete a message and everything under it, leaving nothing of it on disk
+        (blocking: see :meth:`ChatSession.delete_message`)."""
         session.delete_message(message_id)
-        return True
 
     # models --------------------------------------------------------------------
 

@@ -710,14 +710,19 @@ class ChatScreen(Screen[None]):
         what = "this question and the answers under it" if role == "user" else "this answer"
 
         def answered(yes: bool | None) -> None:
-            if not yes:
-                return
-            if self.services.delete_message(self.session, message_id):
-                self._refresh_conversation()
-            else:
-                self.notify("Deleting messages is not available yet.", severity="warning")
+            if yes:
+                self._delete_message(message_id)
 
         self.app.push_screen(ConfirmSheet(f"Delete {what}?", yes="Delete"), answered)
+
+    @work(thread=True, group="delete", exit_on_error=False)
+    def _delete_message(self, message_id: int) -> None:
+        """Off the UI: deleting scrubs the search index (seconds on a very big history)."""
+        try:
+            self.services.delete_message(self.session, message_id)
+        except Exception as exc:
+            self.app.call_from_thread(self.notify, f"Delete failed: {exc}", severity="error")
+        self.app.call_from_thread(self._refresh_conversation)
 
     def _set_editing(self, editing: bool) -> None:
         self.query_one("#composer-row").set_class(editing, "-editing")
