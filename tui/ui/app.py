@@ -95,8 +95,7 @@ class BurrowApp(App[int]):
             if path is None:
                 path = self.services.choose_model().path
         except NoModelError as exc:
-            self.post_message(ModelStateChanged("failed", "", str(exc)))
-            self.call_from_thread(self.show_welcome)
+            self.post_message(ModelStateChanged("failed", "", str(exc), missing=True))
             return
         name = path.rsplit("/", 1)[-1]
         self.post_message(ModelStateChanged("loading", name))
@@ -115,6 +114,8 @@ class BurrowApp(App[int]):
             self.chat.set_model_state(message)
         if message.state == "failed":
             self.notify(message.detail, title="Model not loaded", severity="error", timeout=10)
+        if message.missing:
+            self.show_welcome()
 
     @work(thread=True, group="model", exclusive=True, exit_on_error=False)
     def action_restart_engine(self) -> None:

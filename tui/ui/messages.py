@@ -16,13 +16,20 @@ ModelState = Literal["none", "loading", "ready", "failed"]
 
 
 class ModelStateChanged(Message):
-    """The engine's model moved to a new state (loading, ready, failed with a reason)."""
+    """The engine's model moved to a new state (loading, ready, failed with a reason).
 
-    def __init__(self, state: ModelState, name: str = "", detail: str = "") -> None:
+    ``missing``: it failed because there is no model anywhere (the app shows the welcome
+    sheet).
+    """
+
+    def __init__(
+        self, state: ModelState, name: str = "", detail: str = "", *, missing: bool = False
+    ) -> None:
         super().__init__()
         self.state: ModelState = state
         self.name = name
         self.detail = detail
+        self.missing = missing
 
 
 class Answer:

@@ -43,6 +43,7 @@ class WelcomeScreen(SheetScreen):
     """No model found: what to do about it."""
 
     TITLE_TEXT = "Welcome to Burrow"
+    AUTO_FOCUS = "#welcome-check"
     DEFAULT_CSS = """
     WelcomeScreen #welcome-scroll { height: 1fr; padding: 1 1 0 1; }
     WelcomeScreen #welcome-text { height: auto; }
@@ -69,9 +70,6 @@ class WelcomeScreen(SheetScreen):
             yield Button("Rescan", id="welcome-check", variant="primary")
             yield Button("Models", id="welcome-models")
             yield Button("Later", id="welcome-later")
-
-    def on_mount(self) -> None:
-        self.query_one("#welcome-check").focus()
 
     def action_check(self) -> None:
         self.query_one("#welcome-result", Static).update("Looking…")
