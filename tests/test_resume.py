@@ -7,6 +7,7 @@ a restore equals the answer without one (temperature 0).
 
 from __future__ import annotations
 
+import contextlib
 import stat
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -190,10 +191,15 @@ def model(smollm2_path: Path) -> str:
     return str(smollm2_path)
 
 
-def new_engine(model: str) -> EngineClient:
+@contextlib.contextmanager
+def new_engine(model: str) -> Iterator[EngineClient]:
+    """A fresh worker (its cache empty) with the bundled model, shut down afterwards."""
     client = EngineClient()
-    client.load(LoadParams(path=model, n_ctx=1024, n_threads=2))
-    return client
+    try:
+        client.load(LoadParams(path=model, n_ctx=1024, n_threads=2))
+        yield client
+    finally:
+        client.shutdown()
 
 
 async def answer(events: AsyncIterator[SessionEvent]) -> AnswerFinished:
@@ -204,54 +210,50 @@ async def answer(events: AsyncIterator[SessionEvent]) -> AnswerFinished:
     return last
 
 
+async def new_saved_conversation(session: ChatSession, question: str) -> int:
+    """Answer ``question`` in a new saved conversation; its id."""
+    await answer(session.ask(question))
+    conversation_id = session.conversation_id
+    assert conversation_id is not None
+    return conversation_id
+
+
 async def test_the_answer_after_a_restore_equals_the_answer_without_it(
     model: str, store: Store
 ) -> None:
-    engine = new_engine(model)
-    try:
+    with new_engine(model) as engine:
         session = ChatSession(engine, store, GREEDY)
-        await answer(session.ask("Name three colours of the rainbow."))
-        conversation_id = session.conversation_id
-        assert conversation_id is not None
+        conversation_id = await new_saved_conversation(
+            session, "Name three colours of the rainbow."
+        )
         session.new_conversation()  # leave it: saved before the next answer or at close
         session.close()
-    finally:
-        engine.shutdown()
     (record,) = store.states_for(conversation_id)
     assert stat.S_IMODE(record.path.stat().st_mode) == 0o600
 
-    engine = new_engine(model)  # a fresh worker: its cache is empty
-    try:
+    with new_engine(model) as engine:
         resumed = ChatSession(engine, store, GREEDY)
         resumed.open_conversation(conversation_id)
         after_restore = await answer(resumed.ask("Which one is between green and violet?"))
         assert resumed.restored_tokens == record.n_tokens
         stats = after_restore.stats
         assert stats.prompt_tokens_evaluated < stats.prompt_tokens - record.n_tokens + 2
-    finally:
-        engine.shutdown()
 
-    engine = new_engine(model)
-    try:
+    with new_engine(model) as engine:
         plain = ChatSession(engine, store, GREEDY)
         plain.states = None  # no resume: the whole prompt is evaluated
         plain.open_conversation(conversation_id)
         assert after_restore.assistant_message_id is not None
         without = await answer(plain.regenerate(after_restore.assistant_message_id))
         assert without.stats.prompt_tokens_evaluated == without.stats.prompt_tokens
-    finally:
-        engine.shutdown()
     assert after_restore.text == without.text
     assert after_restore.text.strip()
 
 
 async def test_incognito_never_writes_a_state(model: str, store: Store) -> None:
-    engine = new_engine(model)
-    try:
+    with new_engine(model) as engine:
         session = ChatSession(engine, store, GREEDY)
-        await answer(session.ask("Hello!"))
-        saved_id = session.conversation_id
-        assert saved_id is not None
+        saved_id = await new_saved_conversation(session, "Hello!")
         session.new_conversation(incognito=True)
         await answer(session.ask("A secret: my PIN is 1234."))
         # Leaving the saved conversation for incognito saved the saved one, before the
@@ -266,20 +268,15 @@ async def test_incognito_never_writes_a_state(model: str, store: Store) -> None:
         session.sync_state()
         session.new_conversation()
         session.close()
-    finally:
-        engine.shutdown()
     after = [(r.conversation_id, r.path, r.sha256) for r in store.states_lru()]
     assert after == before
     assert [p.name for p in paths.states_dir().iterdir()] == [before[0][1].name]
 
 
 async def test_deleting_a_message_leaves_no_state_that_holds_it(model: str, store: Store) -> None:
-    engine = new_engine(model)
-    try:
+    with new_engine(model) as engine:
         session = ChatSession(engine, store, GREEDY)
-        await answer(session.ask("Hello there."))
-        conversation_id = session.conversation_id
-        assert conversation_id is not None
+        conversation_id = await new_saved_conversation(session, "Hello there.")
         session.new_conversation()
         session.sync_state()  # leaving it saves its state
         assert store.states_for(conversation_id)
@@ -294,8 +291,6 @@ async def test_deleting_a_message_leaves_no_state_that_holds_it(model: str, stor
         session.close()
         assert store.states_for(conversation_id) == []
         assert list(paths.states_dir().iterdir()) == []
-    finally:
-        engine.shutdown()
     assert store.path is not None
     data = b"".join(
         Path(f"{store.path}{suffix}").read_bytes()
