@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Button
 from ui_helpers import (
     Recorder,
@@ -25,6 +27,7 @@ from ui_helpers import (
 )
 
 from tui.store.store import Store
+from tui.ui.app import BurrowApp
 from tui.ui.messages import Answer
 from tui.ui.screens.dialogs import ConfirmSheet
 from tui.ui.widgets.composer import Composer
@@ -32,6 +35,15 @@ from tui.ui.widgets.composer import Composer
 pytestmark = pytest.mark.slow
 
 LONG = "Write a very long story about a cat who travels around the world."
+
+
+async def start_long_answer(
+    pilot: Pilot[Any], app: BurrowApp, recorder: Recorder, chunks: int
+) -> None:
+    """Send a question with a long answer and wait until ``chunks`` pieces of it arrived."""
+    chat(app).query_one(Composer).insert(LONG)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: len(recorder.of(Answer.Chunk)) >= chunks, 60, "chunks")
 
 
 def stored_path() -> list[tuple[str, str, str]]:
@@ -70,9 +82,7 @@ async def test_stop_mid_answer_keeps_the_partial_answer(smollm2_path: Path) -> N
     async with app.run_test(size=(60, 30), message_hook=recorder) as pilot:
         await wait_ready(pilot, app)
         screen = chat(app)
-        screen.query_one(Composer).insert(LONG)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: len(recorder.of(Answer.Chunk)) >= 3, 60, "some chunks")
+        await start_long_answer(pilot, app, recorder, 3)
         assert str(screen.query_one("#send", Button).label) == "Stop"
         await pilot.click("#send")
         await wait_idle(pilot, app, 30)
@@ -172,9 +182,7 @@ async def test_worker_crash_shows_error_and_restarts(smollm2_path: Path) -> None
     async with app.run_test(size=(60, 30), message_hook=recorder) as pilot:
         await wait_ready(pilot, app)
         screen = chat(app)
-        screen.query_one(Composer).insert(LONG)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: len(recorder.of(Answer.Chunk)) >= 2, 60, "chunks")
+        await start_long_answer(pilot, app, recorder, 2)
         pid = app.services.engine.worker_pid
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
@@ -197,9 +205,7 @@ async def test_quit_while_streaming_asks_then_saves_partial(smollm2_path: Path) 
     recorder = Recorder()
     async with app.run_test(size=(60, 30), message_hook=recorder) as pilot:
         await wait_ready(pilot, app)
-        chat(app).query_one(Composer).insert(LONG)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: len(recorder.of(Answer.Chunk)) >= 2, 60, "chunks")
+        await start_long_answer(pilot, app, recorder, 2)
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmSheet), 5, "the question")
         await pilot.click("#confirm-yes")
