@@ -96,6 +96,7 @@ async def measure(model: str, tokens: int, runs: int, threads: int) -> dict[str,
                 cpu_app, cpu_worker = cpu_seconds(), cpu_seconds(worker_pid)
                 started = time.perf_counter()
                 await app_ask(pilot, app, QUESTION)
+                elapsed = time.perf_counter() - started
                 cpu_app = cpu_seconds() - cpu_app
                 cpu_worker = cpu_seconds(worker_pid) - cpu_worker
                 session = app.chat.session
@@ -115,6 +116,7 @@ async def measure(model: str, tokens: int, runs: int, threads: int) -> dict[str,
                         "worker_tps": float(stats.get("generation_tps", 0.0)),
                         "frames": len(paints.times),
                         "app_cpu_ms_per_token": 1000 * cpu_app / max(1, n),
+                        "app_cpu_share": cpu_app / elapsed,
                         "worker_cpu_ms_per_token": 1000 * cpu_worker / max(1, n),
                         "markdown_appends": len(appends.times),
                         "ttft_on_screen_seconds": (first_paint - started) if first_paint else None,
@@ -149,6 +151,7 @@ async def measure(model: str, tokens: int, runs: int, threads: int) -> dict[str,
         "redraw_interval_seconds": median([r["redraw_interval_seconds"] for r in ours]),
         "ui_cpu_ms_per_redraw": median([r["ui_cpu_ms_per_redraw"] for r in ours]),
         "app_cpu_ms_per_token": median([r["app_cpu_ms_per_token"] for r in ours]),
+        "app_cpu_share": median([r["app_cpu_share"] for r in ours]),
         "worker_cpu_ms_per_token": median([r["worker_cpu_ms_per_token"] for r in ours]),
         "app_runs": ours,
         "raw_runs": theirs,
@@ -193,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         ("redraw interval the app chose, s", f"{result['redraw_interval_seconds']:.2f}"),
         ("UI thread CPU per redraw, ms", f"{result['ui_cpu_ms_per_redraw']:.1f}"),
         ("app process CPU per token, ms", f"{result['app_cpu_ms_per_token']:.1f}"),
+        ("app process CPU ÷ answer time", f"{result['app_cpu_share']:.3f}"),
         ("worker CPU per token, ms", f"{result['worker_cpu_ms_per_token']:.1f}"),
     ]
     emit(result, rows, args.json)

@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 from doubles import ScriptedEngine
 from textual.screen import Screen
-from textual.widgets import Markdown
+from textual.widgets import Markdown, TextArea
 from ui_helpers import ask, chat, make_app, views, wait_ready
 
 from tui.ui.pacing import SHARED_BUDGET, SPARE_BUDGET, RedrawPacer, budget_for
+from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.message_view import (
     LiveTail,
     MessageData,
@@ -208,3 +209,29 @@ async def test_text_that_fits_the_last_line_is_a_repaint_not_a_layout(
         await pilot.pause(0.2)
         assert layouts, "a new line: the screen is laid out again"
         assert tail.content_region.height == 2
+
+
+async def test_the_cursor_does_not_blink_while_an_answer_streams(
+    model_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each blink is a frame drawn on the CPU llama.cpp needs (two a second)."""
+    blinks: list[bool] = []
+    original = TextArea._toggle_cursor_blink_visible
+
+    def counting(self: TextArea) -> None:
+        blinks.append(chat(app).streaming)
+        original(self)
+
+    monkeypatch.setattr(TextArea, "_toggle_cursor_blink_visible", counting)
+    engine = ScriptedEngine([STORY], delay=0.005)  # about 2 s of streaming
+    app = make_app(model_file, engine=engine, default_template="chatml", max_tokens=512)
+    async with app.run_test(size=(60, 30)) as pilot:
+        await wait_ready(pilot, app)
+        composer = chat(app).query_one(Composer)
+        assert composer.has_focus
+        await ask(pilot, app, "Tell me a story.")
+        assert True not in blinks, "no blink while streaming"
+        assert composer._cursor_visible
+        blinks.clear()
+        await pilot.pause(1.3)
+        assert composer.has_focus and len(blinks) >= 2, "blinking again afterwards"

@@ -463,6 +463,7 @@ class ChatScreen(Screen[None]):
         send = self.query_one("#send", Button)
         send.label = "Stop" if streaming else "Send"
         send.variant = "error" if streaming else "primary"
+        self.query_one(Composer).hold_cursor(streaming)
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -73,6 +73,22 @@ class Composer(TextArea):
             return
         await super()._on_key(event)
 
+    steady_cursor = False
+    """True while an answer streams: the cursor stays visible instead of blinking. Each
+    blink draws a frame (two a second), on the CPU llama.cpp needs for the answer."""
+
+    def hold_cursor(self, steady: bool) -> None:
+        """Stop (``True``) or resume (``False``) the cursor's blinking."""
+        self.steady_cursor = steady
+        if steady:
+            self._cursor_visible = True
+
+    def _toggle_cursor_blink_visible(self) -> None:
+        # TextArea's blink timer callback (private; Textual is pinned, and
+        # tests/test_ui_streaming.py checks that a streaming answer draws no blink).
+        if not self.steady_cursor:
+            super()._toggle_cursor_blink_visible()
+
     def action_submit(self) -> None:
         self.post_message(self.Submitted(self, self.text))
 
