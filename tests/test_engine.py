@@ -27,7 +27,7 @@ from tui.engine.protocol import (
     SamplingParams,
     TextChunk,
 )
-from tui.engine.worker import _held_back
+from tui.engine.worker import CHUNK_EVERY, _held_back
 
 pytestmark = pytest.mark.slow
 
@@ -104,6 +104,23 @@ def test_streams_text_and_stats(client: EngineClient) -> None:
     assert stats.prompt_seconds > 0 and stats.prompt_tps > 0
     assert stats.ttft_seconds >= stats.prompt_seconds
     assert stats.generation_seconds >= 0
+
+
+def test_text_comes_in_pieces_that_count_their_tokens(client: EngineClient) -> None:
+    """The worker sends at most one piece per CHUNK_EVERY seconds, the first at once (each
+    message wakes two client threads on CPUs llama.cpp needs), and says how many tokens
+    each holds."""
+    params = SamplingParams(temperature=0.0, seed=1, max_tokens=64)
+    events = list(client.generate(chat("Write a long story about a dragon."), params))
+    final = events[-1]
+    assert isinstance(final, Finished)
+    chunks = [e for e in events if isinstance(e, TextChunk)]
+    assert "".join(c.text for c in chunks) == final.text
+    assert sum(c.tokens for c in chunks) == final.stats.completion_tokens > 40
+    assert chunks[0].tokens == 1, "the first token is sent as soon as it exists"
+    # One piece per CHUNK_EVERY seconds of generation at most, plus the first and the last.
+    limit = final.stats.generation_seconds / CHUNK_EVERY + 2
+    assert len(chunks) <= limit, (len(chunks), limit)
 
 
 def test_greedy_with_fixed_seed_repeats(client: EngineClient) -> None:

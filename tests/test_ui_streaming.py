@@ -15,10 +15,12 @@ from typing import Any
 
 import pytest
 from doubles import ScriptedEngine
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Markdown, TextArea
 from ui_helpers import ask, chat, make_app, views, wait_ready
 
+from tui.ui.messages import Answer
 from tui.ui.pacing import SHARED_BUDGET, SPARE_BUDGET, RedrawPacer, budget_for
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.message_view import (
@@ -225,13 +227,19 @@ async def test_the_cursor_does_not_blink_while_an_answer_streams(
     monkeypatch.setattr(TextArea, "_toggle_cursor_blink_visible", counting)
     engine = ScriptedEngine([STORY], delay=0.005)  # about 2 s of streaming
     app = make_app(model_file, engine=engine, default_template="chatml", max_tokens=512)
-    async with app.run_test(size=(60, 30)) as pilot:
+    shown: list[bool] = []  # is the cursor drawn, at each piece of the answer
+
+    def on_message(message: Message) -> None:
+        if isinstance(message, Answer.Chunk):
+            shown.append(chat(app).query_one(Composer)._cursor_visible)
+
+    async with app.run_test(size=(60, 30), message_hook=on_message) as pilot:
         await wait_ready(pilot, app)
         composer = chat(app).query_one(Composer)
         assert composer.has_focus
         await ask(pilot, app, "Tell me a story.")
         assert True not in blinks, "no blink while streaming"
-        assert composer._cursor_visible
+        assert len(shown) > 3 and all(shown), "the cursor stays visible"
         blinks.clear()
         await pilot.pause(1.3)
         assert composer.has_focus and len(blinks) >= 2, "blinking again afterwards"

@@ -554,7 +554,7 @@ class EngineClient:
                             return
                         event_kind = event.get("event")
                         if event_kind == "chunk":
-                            yield TextChunk(str(event.get("text", "")))
+                            yield TextChunk(str(event.get("text", "")), int(event.get("tokens", 1)))
                         elif event_kind == "prompt_done":
                             decoded = True
                         elif event_kind == "finished":
