@@ -276,8 +276,7 @@ class ChatSession:
         The engine's cache still holds the deleted text, so it is never saved under this
         conversation's name again until an answer replaces it.
         """
-        conversation_id = self.store.get_message(message_id).conversation_id
-        self.store.delete_message(message_id)
+        conversation_id = self.store.delete_message(message_id)
         if self.states is not None:
             owner = self.states.owner
             if owner is not None and owner.conversation_id == conversation_id:

@@ -658,8 +658,8 @@ class EngineClient:
         as one :class:`TextChunk` (``tokens`` counts them), so the event loop wakes once per
         frame instead of once per token. ``interval`` may be a function, asked before each
         delivery (a screen that adapts its redraw rate). The end of the stream is never
-        delayed. A consumer
-        slower than the model gets everything queued as one chunk either way."""
+        delayed. A consumer slower than the model gets everything queued as one chunk
+        either way."""
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[GenerationEvent | None] = asyncio.Queue()
         handle = _Generation()

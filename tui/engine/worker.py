@@ -415,6 +415,12 @@ class Worker:
         last_at = started
         sent_at = 0.0
         sent_tokens = 0
+
+        def send_chunk(piece: str) -> None:
+            """``piece`` and the tokens generated since the last one was sent."""
+            tokens = completion - sent_tokens
+            self.send({"id": request_id, "event": "chunk", "text": piece, "tokens": tokens})
+
         generator = llm.generate(
             tokens,
             top_k=params.top_k,
@@ -459,14 +465,7 @@ class Worker:
                     if last_at - sent_at >= CHUNK_EVERY:
                         safe = len(text) - _held_back(text, stops)
                         if safe > emitted:
-                            self.send(
-                                {
-                                    "id": request_id,
-                                    "event": "chunk",
-                                    "text": text[emitted:safe],
-                                    "tokens": completion - sent_tokens,
-                                }
-                            )
+                            send_chunk(text[emitted:safe])
                             emitted, sent_at, sent_tokens = safe, last_at, completion
                     if max_tokens is not None and completion >= max_tokens:
                         stop_reason = "length"
@@ -480,14 +479,7 @@ class Worker:
         if stop_reason != "stop":
             text += decoder.decode(b"", final=True)
         if len(text) > emitted:
-            self.send(
-                {
-                    "id": request_id,
-                    "event": "chunk",
-                    "text": text[emitted:],
-                    "tokens": completion - sent_tokens,
-                }
-            )
+            send_chunk(text[emitted:])
         prompt_seconds = (first_at - started) if first_at is not None else 0.0
         generation_seconds = last_at - first_at if first_at is not None else 0.0
         stats = GenerationStats(

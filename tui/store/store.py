@@ -349,14 +349,8 @@ class Store:
     def delete_conversation(self, conversation_id: int) -> None:
         """Delete a conversation, its messages and its saved model states (files too)."""
         with self._write() as conn:
-            files = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT path FROM kv_states WHERE conversation_id = ?", (conversation_id,)
-                )
-            ]
+            files = self._forget_states(conn, conversation_id)
             # Messages first, children before parents, so the FTS triggers see each row.
-            conn.execute("DELETE FROM kv_states WHERE conversation_id = ?", (conversation_id,))
             conn.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
             cur = conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
             if cur.rowcount == 0:
@@ -371,23 +365,42 @@ class Store:
         the pages that frees, and a WAL checkpoint moves the result into the database file
         and empties the WAL. Seconds on a history of 200,000 messages: run it off the UI.
         """
+        self._merge_search_index()
+        with self._lock:
+            self._checkpoint()
+
+    def compact(self) -> None:
+        """:meth:`scrub`, and the file rebuilt smaller (after deleting conversations)."""
+        self._merge_search_index()
+        self._vacuum()
+
+    def _merge_search_index(self) -> None:
         with self._write() as conn:
             conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
             conn.execute("INSERT INTO conversations_fts(conversations_fts) VALUES ('optimize')")
-        if self.path is not None:
-            with self._lock:
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def compact(self) -> None:
-        """:meth:`scrub`, then rebuild the file smaller (after deleting conversations)."""
-        self.scrub()
-        self._vacuum()
+    def _checkpoint(self) -> None:
+        """Move the WAL into the database file and empty it (hold ``_lock``)."""
+        if self.path is not None:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _vacuum(self) -> None:
         with self._lock:
             self._conn.execute("VACUUM")
-            if self.path is not None:
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._checkpoint()
+
+    @staticmethod
+    def _forget_states(conn: sqlite3.Connection, conversation_id: int) -> list[str]:
+        """Delete the records of a conversation's saved model states (in ``conn``'s
+        transaction); their file names, to unlink once it commits."""
+        files = [
+            r[0]
+            for r in conn.execute(
+                "SELECT path FROM kv_states WHERE conversation_id = ?", (conversation_id,)
+            )
+        ]
+        conn.execute("DELETE FROM kv_states WHERE conversation_id = ?", (conversation_id,))
+        return files
 
     def _wipe_tables(self) -> list[str]:
         with self._write() as conn:
@@ -597,8 +610,9 @@ class Store:
                 (message_id, conversation_id),
             )
 
-    def delete_message(self, message_id: int) -> None:
-        """Delete a message and every reply under it (all branches below it).
+    def delete_message(self, message_id: int) -> int:
+        """Delete a message and every reply under it (all branches below it); returns the
+        id of the conversation it was in.
 
         If the shown path ran through it, the conversation then shows the newest remaining
         branch under its parent (or nothing when the tree is empty). The conversation's saved
@@ -607,16 +621,7 @@ class Store:
         message = self.get_message(message_id)
         with self._write() as conn:
             # The conversation's saved model states hold the deleted text's tokens.
-            files = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT path FROM kv_states WHERE conversation_id = ?",
-                    (message.conversation_id,),
-                )
-            ]
-            conn.execute(
-                "DELETE FROM kv_states WHERE conversation_id = ?", (message.conversation_id,)
-            )
+            files = self._forget_states(conn, message.conversation_id)
             leaf = conn.execute(
                 "SELECT active_leaf_id FROM conversations WHERE id = ?",
                 (message.conversation_id,),
@@ -645,6 +650,7 @@ class Store:
             current = self.get_conversation(message.conversation_id).active_leaf_id
             if current is not None:
                 self.set_active_leaf(message.conversation_id, self.latest_leaf(current))
+        return message.conversation_id
 
     # -- streaming answers ---------------------------------------------------------------------
 
