@@ -1,5 +1,7 @@
-"""How a streaming answer reaches the screen (issue 7): redraws paced to a CPU budget, one
-layout pass per redraw, plain text for the block being written, Markdown for the rest.
+"""How a streaming answer reaches the screen (issue 7): redraws paced to a CPU budget, the
+answer written like a page (text within rows held for it is a repaint of those rows alone;
+a layout only when the page turns), plain text for the block being written, Markdown for the
+rest.
 
 The screen tests use the scripted engine (``tests/doubles.py``, a test double named as such):
 what is checked here is the app's drawing, and the double delivers text piece by piece without
@@ -93,17 +95,19 @@ def test_redraw_pacer_keeps_the_ui_under_its_budget() -> None:
     assert pacer.wait() == 0.0 and pacer.interval == 0.5
 
 
-async def test_a_streamed_answer_costs_one_layout_per_redraw(
+async def test_a_streamed_answer_is_laid_out_only_when_its_page_turns(
     model_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Textual relayouts twice per size change of a growing widget unless told not to
-    (``GrowsWithoutRelayout``); per-token redraws would cost a frame per token."""
+    """Each layout redraws the whole conversation (everything in it moves); text written
+    within the rows held for it is a repaint of those rows."""
     engine = ScriptedEngine([STORY], delay=0.01)
     app = make_app(model_file, engine=engine, default_template="chatml", max_tokens=512)
     layouts: list[float] = []
     appends: list[str] = []
+    turns: list[str] = []
     original_layout = Screen._refresh_layout
     original_append = MessageView.append
+    original_hold = LiveTail.hold
 
     def counting_layout(self: Screen[Any], *args: Any, **kwargs: Any) -> None:
         if appends:  # from the first text on
@@ -114,18 +118,26 @@ async def test_a_streamed_answer_costs_one_layout_per_redraw(
         appends.append(fragment)
         await original_append(self, fragment)
 
+    def counting_hold(self: LiveTail, text: str, page_rows: int) -> None:
+        turns.append(text)
+        original_hold(self, text, page_rows)
+
     monkeypatch.setattr(Screen, "_refresh_layout", counting_layout)
     monkeypatch.setattr(MessageView, "append", counting_append)
+    monkeypatch.setattr(LiveTail, "hold", counting_hold)
     async with app.run_test(size=(60, 30)) as pilot:
         await wait_ready(pilot, app)
         await ask(pilot, app, "Tell me a story.")
         pieces = len(STORY.split(" "))
         assert 3 <= len(appends) < pieces / 3, "redraws are paced, not one per piece"
         assert "".join(appends) == STORY
-        # One layout per redraw, a few for the end of the answer (stats line, buttons,
-        # footer) and for finished blocks moving into the Markdown body.
-        # (Measured: 27 layouts for 19 redraws; 41 without GrowsWithoutRelayout.)
-        assert len(layouts) <= len(appends) + 10, (len(layouts), len(appends))
+        # ~2,800 characters in 54 columns and 14 rows a page: a few turns, not one a redraw.
+        assert 2 <= len(turns) <= 8, turns
+        # Two layouts per page turn (the rows held, then the new Markdown blocks), and a few
+        # for the start and the end of the answer (stats line, buttons, footer). The double
+        # writes a page every two redraws; the model here, one every six or more.
+        # (Measured: 18 layouts, 20 redraws, 8 turns.)
+        assert len(layouts) <= 2 * len(turns) + 4, (len(layouts), len(appends), len(turns))
         answer = views(app)[-1]
         assert answer.text == STORY
         assert answer.query_one(Markdown).source == STORY
@@ -133,33 +145,90 @@ async def test_a_streamed_answer_costs_one_layout_per_redraw(
         assert "-streaming" not in answer.classes
 
 
-async def test_the_block_being_written_shows_as_plain_text_then_as_markdown(
-    model_file: Path,
+async def test_the_answer_is_written_like_a_page(
+    model_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Rows are held for the block being written, shown as plain text; text within them is
+    a repaint; beyond them the page turns: finished blocks become Markdown and the text being
+    written moves a third of the way down the conversation, under its context."""
     app = make_app(model_file, engine=ScriptedEngine(), default_template="chatml")
+    layouts: list[int] = []
+    original_layout = Screen._refresh_layout
+
+    def counting_layout(self: Screen[Any], *args: Any, **kwargs: Any) -> None:
+        layouts.append(0)
+        original_layout(self, *args, **kwargs)
+
+    monkeypatch.setattr(Screen, "_refresh_layout", counting_layout)
     async with app.run_test(size=(60, 30)) as pilot:
         await wait_ready(pilot, app)
-        screen = chat(app)
+        log = chat(app).log_view
         view = MessageView(MessageData(None, "assistant", ""))
-        await screen.log_view.mount(view)
+        await log.mount(view)
         view.start_stream()
-        await view.append("A **finished** paragraph.\n\nThe one being wri")
-        await pilot.pause()
+        await pilot.pause(0.2)
         tail = view.query_one(LiveTail)
+        page = log.scrollable_content_region.height
         assert tail.display and "-streaming" in view.classes
-        # Right after the start nothing is formatted yet (finished blocks move every
-        # FORMAT_EVERY seconds): everything is plain text, markers included.
-        assert str(tail.render()).startswith("A **finished** paragraph.")
-        view._formatted_at = 0.0  # as if FORMAT_EVERY had passed
+        assert tail.content_region.height == tail.rows == page - page // 3 - 1
+
+        layouts.clear()
+        await view.append("A **finished** paragraph.\n\nThe one being wri")
+        await pilot.pause(0.2)
         await view.append("tten")
-        await pilot.pause()
-        assert view.query_one(Markdown).source == "A **finished** paragraph.\n\n"
-        assert str(tail.render()) == "The one being written"
+        await pilot.pause(0.2)
+        assert layouts == [], "text within the held rows: a repaint only"
+        # Plain text until the page turns, markers included.
+        assert str(tail.render()) == "A **finished** paragraph.\n\nThe one being written"
+        assert view.query_one(Markdown).source == ""
+
+        more = "".join(f"\n\nParagraph {i}: " + "word " * 20 for i in range(6))
+        await view.append(more + "\n\nStill being")
+        await pilot.pause(0.2)
+        assert layouts, "the page turned"
+        formatted = view.query_one(Markdown).source
+        assert formatted == "A **finished** paragraph.\n\nThe one being written" + more + "\n\n"
+        assert str(tail.render()) == "Still being"
+        assert tail.region.y - log.region.y == page // 3, "a third down, under its context"
+        paragraphs = view.query_one(Markdown).children
+        assert paragraphs[-1].region.bottom < tail.region.y, "a blank line before the tail"
+
+        # A new size (a phone turned, a keyboard shown) turns the page at the next text.
+        await pilot.resize_terminal(60, 40)
+        await pilot.pause(0.2)
+        await view.append(" written")
+        await pilot.pause(0.2)
+        page = log.scrollable_content_region.height
+        assert tail.content_region.height == tail.rows == page - page // 3 - 1
+
         await view.stop_stream()
         await pilot.pause()
         assert view.query_one(Markdown).source == view.text
-        assert view.text == "A **finished** paragraph.\n\nThe one being written"
-        assert not tail.display
+        assert view.text == formatted + "Still being written"
+        assert not tail.display and tail.rows == 0
+
+
+async def test_a_block_longer_than_a_page_gets_rows_beyond_it(model_file: Path) -> None:
+    app = make_app(model_file, engine=ScriptedEngine(), default_template="chatml")
+    async with app.run_test(size=(40, 24)) as pilot:
+        await wait_ready(pilot, app)
+        log = chat(app).log_view
+        view = MessageView(MessageData(None, "assistant", ""))
+        await log.mount(view)
+        view.start_stream()
+        await pilot.pause(0.2)
+        tail = view.query_one(LiveTail)
+        page_rows = tail.rows
+        await view.append("```\n" + "".join(f"line {i}\n" for i in range(page_rows + 3)))
+        await pilot.pause(0.2)
+        # An open code fence is one block: nothing to format, the rows grow past the page.
+        assert view.query_one(Markdown).source == ""
+        assert tail.rows > page_rows + 4
+        assert tail.content_region.height == tail.rows
+        log.scroll_end(animate=False, immediate=True)
+        await pilot.pause(0.2)
+        assert tail.region.bottom > log.region.y + page_rows, "the text written is in view"
+        await view.stop_stream()
 
 
 def test_the_budget_is_small_only_when_llama_cpp_takes_every_core() -> None:
@@ -179,38 +248,6 @@ async def test_the_start_up_heap_is_frozen_out_of_the_collectors_way(model_file:
         await wait_ready(pilot, app)
         await pilot.pause(0.2)
         assert gc.get_freeze_count() > 10_000
-
-
-async def test_text_that_fits_the_last_line_is_a_repaint_not_a_layout(
-    model_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    app = make_app(model_file, engine=ScriptedEngine(), default_template="chatml")
-    layouts: list[int] = []
-    original_layout = Screen._refresh_layout
-
-    def counting_layout(self: Screen[Any], *args: Any, **kwargs: Any) -> None:
-        layouts.append(0)
-        original_layout(self, *args, **kwargs)
-
-    monkeypatch.setattr(Screen, "_refresh_layout", counting_layout)
-    async with app.run_test(size=(60, 30)) as pilot:
-        await wait_ready(pilot, app)
-        view = MessageView(MessageData(None, "assistant", ""))
-        await chat(app).log_view.mount(view)
-        view.start_stream()
-        await view.append("One short line")
-        await pilot.pause(0.2)
-        tail = view.query_one(LiveTail)
-        assert tail.content_region.height == 1
-        layouts.clear()
-        await view.append(", a little more")
-        await pilot.pause(0.2)
-        assert str(tail.render()) == "One short line, a little more"
-        assert layouts == [], "the same height: a repaint only"
-        await view.append(" and then enough words to need a second line under the first.")
-        await pilot.pause(0.2)
-        assert layouts, "a new line: the screen is laid out again"
-        assert tail.content_region.height == 2
 
 
 async def test_the_cursor_does_not_blink_while_an_answer_streams(

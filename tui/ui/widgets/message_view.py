@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import ClassVar
@@ -14,6 +13,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.geometry import Size
 from textual.message import Message
 from textual.visual import visualize
+from textual.widget import Widget
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownBlock
 
@@ -31,9 +31,9 @@ class MessageData:
     branch_count: int = 1
 
 
-#: While an answer streams, finished blocks are formatted (moved into the Markdown body)
-#: at most this often (seconds); until then they show as plain text.
-FORMAT_EVERY = 2.0
+#: At each page turn of a streaming answer, this share of the conversation's height stays
+#: above the text being written, for context (the question, the previous paragraph).
+KEEP_ABOVE = 1 / 3
 
 ROLE_LABELS = {"user": "You", "assistant": "Burrow", "system": "System"}
 
@@ -100,9 +100,9 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
     MessageView > .message--meta.-empty { display: none; }
     MessageView > Markdown { margin: 0; padding: 0; background: transparent; }
     MessageView > Markdown > MarkdownBlock:last-child { margin-bottom: 0; }
+    MessageView.-streaming > Markdown > MarkdownBlock:last-child { margin-bottom: 1; }
     MessageView > .message--tail { height: auto; display: none; }
     MessageView.-streaming > .message--tail { display: block; }
-    MessageView.-streaming > .message--tail.-empty { display: none; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -132,7 +132,6 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
         self._streaming = False
         self._streamed: list[str] = []
         self._tail = ""  # streamed text not yet in the Markdown body
-        self._formatted_at = 0.0
 
     @property
     def message_id(self) -> int | None:
@@ -141,7 +140,7 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         yield Static(self._header_text(), classes="message--header", markup=False)
         yield AnswerMarkdown(self.data.text)
-        yield LiveTail(classes="message--tail -empty", markup=False)
+        yield LiveTail(classes="message--tail", markup=False)
         yield Static(self.data.meta, classes="message--meta", markup=False)
 
     def on_mount(self) -> None:
@@ -177,32 +176,44 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
     def start_stream(self) -> None:
         self._streamed = []
         self._tail = ""
-        self._formatted_at = time.monotonic()
         self._streaming = True
         self.add_class("-streaming")
+        self._turn_page()
 
     async def append(self, fragment: str) -> None:
         """Add text to the answer being written. The caller paces the calls (a few a second).
 
-        The text shows at once as plain text at the end of the answer; every
-        ``FORMAT_EVERY`` seconds the blocks that are finished (paragraphs, lists, closed code
-        fences) move into the Markdown body above it. Parsing and mounting Markdown blocks
-        at every update cost the UI three times as much CPU, all of it taken from the model
-        on a phone (issue 7)."""
+        The answer is written like a page: the block being written shows as plain text in
+        rows held for it below the text above (:class:`LiveTail`), so new text is a repaint
+        of those rows only; nothing moves and nothing else is drawn again. When the text
+        outgrows the rows, the page turns: the finished blocks (paragraphs, lists, closed
+        code fences) move into the Markdown body, new rows are held, and the conversation
+        scrolls so the text being written sits a third of the way down, under its context.
+        Laying out and drawing the whole conversation at every update cost the UI several
+        times as much CPU, all of it taken from the model when llama.cpp has every core
+        (issue 7); on a phone it also kept the text moving under the reader's eyes."""
         if not self._streaming:
             self.start_stream()
         self._streamed.append(fragment)
         self._tail += fragment
-        now = time.monotonic()
-        if now - self._formatted_at >= FORMAT_EVERY:
+        if not self.query_one(LiveTail).show(self._tail.strip("\n"), self._page_rows()):
             done, self._tail = split_finished_blocks(self._tail)
             if done:
-                self._formatted_at = now
                 await self.query_one(Markdown).append(done)
-        tail = self.query_one(LiveTail)
-        shown = self._tail.strip("\n")
-        tail.set_class(not shown, "-empty")
-        tail.show(shown)
+            self._turn_page()
+
+    def _page_rows(self) -> int:
+        """Rows the text being written gets at a page turn: the conversation's height, less
+        the share kept above it for context and the gap under the message."""
+        parent = self.parent
+        if isinstance(parent, Widget) and parent.is_scrollable:
+            height = parent.scrollable_content_region.height
+        else:
+            height = self.app.size.height
+        return max(1, height - max(1, int(height * KEEP_ABOVE)) - 1)
+
+    def _turn_page(self) -> None:
+        self.query_one(LiveTail).hold(self._tail.strip("\n"), self._page_rows())
 
     async def stop_stream(self) -> None:
         if self._streaming:
@@ -211,7 +222,7 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
             self.data = replace(self.data, text=self.data.text + "".join(self._streamed))
             self._streamed = []
             self._tail = ""
-            self.query_one(LiveTail).update("")
+            self.query_one(LiveTail).release()
             # One full render at the end: appended fragments are parsed piecewise, which can
             # differ in small ways (spacing around inline markup) from the whole text.
             await self.query_one(Markdown).update(self.data.text)
@@ -230,18 +241,40 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
 
 
 class LiveTail(GrowsWithoutRelayout, Static):
-    """The text of a streaming answer not yet formatted, as plain text."""
+    """The text of a streaming answer not yet formatted, as plain text, in rows held for it
+    (``rows``) so that text added within them is a repaint of this widget alone."""
 
-    def show(self, text: str) -> None:
-        """Show ``text``. The screen is laid out again only if the height changes: text that
-        fills the last line is a repaint of a few lines, not a new layout and a full-screen
-        render (what most redraws are on a phone writing a few tokens a second)."""
-        width, height = self.content_region.size
-        if not width or not height or not self.display:
-            self.update(text)
-            return
+    rows = 0
+    """Rows held while the answer streams (0: none, the height follows the text)."""
+    page_rows = 0
+    """The page's rows when they were held: a new size of the conversation turns the page."""
+
+    def show(self, text: str, page_rows: int) -> bool:
+        """Show ``text`` if it fits the rows held; ``False`` if the page must turn first."""
+        width = self.content_region.width
+        if not self.rows or not width or page_rows != self.page_rows:
+            return False
         visual = visualize(self, text, markup=False)  # wrapped once: measured, then shown
-        self.update(visual, layout=visual.get_height(self.styles, width) != height)
+        if visual.get_height(self.styles, width) > self.rows:
+            return False
+        self.update(visual, layout=False)
+        return True
+
+    def hold(self, text: str, page_rows: int) -> None:
+        """Show ``text`` in ``page_rows`` rows, or in a few more than it needs if it is
+        longer (a block longer than a page)."""
+        width = self.content_region.width
+        needed = visualize(self, text, markup=False).get_height(self.styles, width) if width else 1
+        self.page_rows = page_rows
+        self.rows = page_rows if needed <= page_rows else needed + max(2, page_rows // 3)
+        self.styles.height = self.rows
+        self.update(text)
+
+    def release(self) -> None:
+        """The answer ended: hold no rows."""
+        self.rows = 0
+        self.styles.height = None
+        self.update("")
 
 
 def split_finished_blocks(text: str) -> tuple[str, str]:
