@@ -19,6 +19,7 @@ from ui_helpers import ask, make_app, wait_ready
 
 from tui.ui.app import BurrowApp
 from tui.ui.widgets.composer import Composer
+from tui.ui.widgets.message_view import MessageData, MessageView
 
 SIZES = [(40, 24), (60, 30), (120, 40)]
 
@@ -66,6 +67,42 @@ def test_chat_with_a_conversation(
         await settle(pilot)
         await ask(pilot, app, "Why is the sky blue?", timeout=20)
         app.screen.query_one(Composer).focus()
+        await pilot.pause(0.3)
+
+    assert snap_compare(scripted_app, terminal_size=size, run_before=run_before)
+
+
+PAGE = (
+    "Bread needs **flour**, water, salt and time.\n\n"
+    "Mix them into a dough, knead it until it is smooth, let it rise, and bake it until the "
+    "crust is"
+)
+
+
+@pytest.mark.parametrize("size", SIZES[:2], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_an_answer_being_written(
+    snap_compare: Any, scripted_app: BurrowApp, size: tuple[int, int]
+) -> None:
+    """You should see the question "How is bread made?" under "You", then under "Burrow"
+    the answer so far as plain text, "**" markers included ("Bread needs **flour**, ..."),
+    ending mid-sentence ("... until the crust is"), and below it empty rows inside the
+    answer's box, held for the text to come, down to one row above the composer. The button
+    beside the composer says "Stop" and the footer offers "esc Stop"."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, BurrowApp)
+        await settle(pilot)
+        screen = app.chat
+        assert screen is not None
+        screen.query_one("#empty").display = False
+        await screen.log_view.mount(MessageView(MessageData(None, "user", "How is bread made?")))
+        view = MessageView(MessageData(None, "assistant", ""))
+        await screen.log_view.mount(view)
+        screen.streaming = True
+        view.start_stream()
+        await pilot.pause(0.1)
+        await view.append(PAGE)
         await pilot.pause(0.3)
 
     assert snap_compare(scripted_app, terminal_size=size, run_before=run_before)
