@@ -110,6 +110,9 @@ async def test_delete_a_question_from_its_actions(model_file: Path) -> None:
         await ask(pilot, app, "First question")
         await ask(pilot, app, "Second question")
         assert len(views(app)) == 4
+        # Scrolled into view as a user would: the last answer's page may cover it.
+        views(app)[2].scroll_visible(animate=False, immediate=True)
+        await pilot.pause()
         await pilot.click(views(app)[2])  # the second question
         await wait_for(pilot, lambda: isinstance(app.screen, MessageActionsSheet), 5, "sheet")
         await pilot.click("#act-delete")

@@ -66,6 +66,11 @@ def test_chat_with_a_conversation(
         assert isinstance(app, BurrowApp)
         await settle(pilot)
         await ask(pilot, app, "Why is the sky blue?", timeout=20)
+        # The gap left under an answer (the rows held for it and not written) depends on
+        # how the double's pieces fell into pages, which is timing; it is tested in
+        # test_ui_streaming.py. Closed here, as the next message would, for a fixed picture.
+        for view in app.screen.query(MessageView):
+            view.close_gap()
         app.screen.query_one(Composer).focus()
         await pilot.pause(0.3)
 

@@ -125,19 +125,20 @@ async def test_a_streamed_answer_is_laid_out_only_when_its_page_turns(
     monkeypatch.setattr(Screen, "_refresh_layout", counting_layout)
     monkeypatch.setattr(MessageView, "append", counting_append)
     monkeypatch.setattr(LiveTail, "hold", counting_hold)
-    async with app.run_test(size=(60, 30)) as pilot:
+    async with app.run_test(size=(100, 40)) as pilot:
         await wait_ready(pilot, app)
         await ask(pilot, app, "Tell me a story.")
         pieces = len(STORY.split(" "))
         assert 3 <= len(appends) < pieces / 3, "redraws are paced, not one per piece"
         assert "".join(appends) == STORY
-        # ~2,800 characters in 54 columns and 14 rows a page: a few turns, not one a redraw.
-        assert 2 <= len(turns) <= 8, turns
+        # ~2,800 characters, ~1,800 a page (94 columns, 20 rows): the rows held at the
+        # start, once more at the first text if it came before the first layout, and a
+        # turn for each page, not one for each redraw.
+        assert 2 <= len(turns) <= 7 < len(appends), (len(turns), len(appends))
         # Two layouts per page turn (the rows held, then the new Markdown blocks), and a few
-        # for the start and the end of the answer (stats line, buttons, footer). The double
-        # writes a page every two redraws; the model here, one every six or more.
-        # (Measured: 18 layouts, 20 redraws, 8 turns.)
-        assert len(layouts) <= 2 * len(turns) + 4, (len(layouts), len(appends), len(turns))
+        # for the start and the end of the answer (stats line, buttons, footer).
+        # (Measured: 12 layouts, 19 redraws, 5 turns; a layout per redraw before.)
+        assert len(layouts) <= 2 * len(turns) + 6, (len(layouts), len(appends), len(turns))
         answer = views(app)[-1]
         assert answer.text == STORY
         assert answer.query_one(Markdown).source == STORY
@@ -280,3 +281,34 @@ async def test_the_cursor_does_not_blink_while_an_answer_streams(
         blinks.clear()
         await pilot.pause(1.3)
         assert composer.has_focus and len(blinks) >= 2, "blinking again afterwards"
+
+
+async def test_the_text_stays_where_it_is_when_the_answer_ends(model_file: Path) -> None:
+    """The rows held and not written stay as a gap under the answer (less its stats line),
+    so the conversation does not shrink and the text being read does not jump down; the
+    next message closes the gap."""
+    words = " ".join(f"word{i}" for i in range(30))
+    engine = ScriptedEngine([STORY[:1500], f"{words}.\n\n{words}.", "Short."], delay=0.002)
+    app = make_app(model_file, engine=engine, default_template="chatml")
+    tops: list[int] = []  # the answer's first row on screen, as each piece arrives
+
+    def on_message(message: Message) -> None:
+        if isinstance(message, Answer.Chunk):
+            tail = views(app)[-1].query_one(LiveTail)
+            tops.append(tail.region.y)
+
+    async with app.run_test(size=(60, 30), message_hook=on_message) as pilot:
+        await wait_ready(pilot, app)
+        await ask(pilot, app, "A long one first, to fill the screen.")
+        tops.clear()
+        await ask(pilot, app, "Two paragraphs, please.")
+        await pilot.pause(0.2)
+        answer = views(app)[-1]
+        first = answer.query_one(Markdown).children[0]
+        assert "-streaming" not in answer.classes and tops
+        assert first.region.y == tops[-1], "the text did not move when the answer ended"
+        assert answer.styles.margin.bottom > 1, "a gap under the answer"
+        await ask(pilot, app, "Again.")
+        await pilot.pause(0.2)
+        question = views(app)[views(app).index(answer) + 1]
+        assert question.region.y == answer.region.bottom + 1, "the next message closed the gap"

@@ -186,6 +186,8 @@ class ChatScreen(Screen[None]):
         path = [m for m in self.session.path() if m.role != "system"]
         log = self.log_view
         views = list(log.query(MessageView))
+        for view in views:
+            view.close_gap()  # the rows left under the last answer (MessageView.keep_gap)
         keep = 0
         while keep < min(len(views), len(path)) and views[keep].message_id == path[keep].id:
             keep += 1
@@ -438,8 +440,9 @@ class ChatScreen(Screen[None]):
         await self._flush_stream()
         self._stream_pending.clear()
         view, self._stream_view = self._stream_view, None
+        unused = 0
         if view is not None:
-            await view.stop_stream()
+            unused = await view.stop_stream()
             view.update_data(
                 MessageData(
                     view.data.id,
@@ -452,12 +455,14 @@ class ChatScreen(Screen[None]):
                 )
             )
         self.streaming = False
-        self.answers_ended += 1
         if status != "failed":
             await self._sync_path()
+        if view is not None and view.is_mounted:
+            view.keep_gap(unused)  # after the sync, which closes gaps
         self._refresh_title()
         self.refresh_list()
         self.refresh_context()
+        self.answers_ended += 1  # last: the end of the answer is handled
 
     def watch_streaming(self, streaming: bool) -> None:
         send = self.query_one("#send", Button)

@@ -132,6 +132,7 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
         self._streaming = False
         self._streamed: list[str] = []
         self._tail = ""  # streamed text not yet in the Markdown body
+        self._gap = 0  # rows left empty under the message (keep_gap)
 
     @property
     def message_id(self) -> int | None:
@@ -215,17 +216,41 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
     def _turn_page(self) -> None:
         self.query_one(LiveTail).hold(self._tail.strip("\n"), self._page_rows())
 
-    async def stop_stream(self) -> None:
-        if self._streaming:
-            self._streaming = False
-            self.remove_class("-streaming")
-            self.data = replace(self.data, text=self.data.text + "".join(self._streamed))
-            self._streamed = []
-            self._tail = ""
-            self.query_one(LiveTail).release()
-            # One full render at the end: appended fragments are parsed piecewise, which can
-            # differ in small ways (spacing around inline markup) from the whole text.
-            await self.query_one(Markdown).update(self.data.text)
+    async def stop_stream(self) -> int:
+        """The answer ended: format all of it. Returns the rows that were held and not
+        written (see :meth:`keep_gap`)."""
+        if not self._streaming:
+            return 0
+        self._streaming = False
+        self.remove_class("-streaming")
+        self.data = replace(self.data, text=self.data.text + "".join(self._streamed))
+        self._streamed = []
+        self._tail = ""
+        unused = self.query_one(LiveTail).release()
+        # One full render at the end: appended fragments are parsed piecewise, which can
+        # differ in small ways (spacing around inline markup) from the whole text.
+        await self.query_one(Markdown).update(self.data.text)
+        return unused
+
+    def keep_gap(self, rows: int) -> None:
+        """Leave ``rows`` empty under the message, less its stats line: the rows its answer
+        was held in and did not use. Without them the conversation would shrink when the
+        answer ends, and the text the user is reading would jump down. The next change of
+        the conversation closes the gap (:meth:`close_gap`)."""
+        meta = self.query_one(".message--meta", Static)
+        width = self.content_region.width
+        if self.data.meta and width:
+            visual = visualize(meta, self.data.meta, markup=False)
+            rows -= visual.get_height(meta.styles, width)
+        if rows > 0:
+            self._gap = rows
+            self.styles.margin = (0, 0, 1 + rows, 0)
+
+    def close_gap(self) -> None:
+        if self._gap:
+            self._gap = 0
+            self.styles.clear_rule("margin")  # back to the stylesheet's
+            self.refresh(layout=True)  # (clearing a rule does not ask for a layout)
 
     # input ---------------------------------------------------------------------
 
@@ -248,6 +273,7 @@ class LiveTail(GrowsWithoutRelayout, Static):
     """Rows held while the answer streams (0: none, the height follows the text)."""
     page_rows = 0
     """The page's rows when they were held: a new size of the conversation turns the page."""
+    _shown = ""
 
     def show(self, text: str, page_rows: int) -> bool:
         """Show ``text`` if it fits the rows held; ``False`` if the page must turn first."""
@@ -255,8 +281,10 @@ class LiveTail(GrowsWithoutRelayout, Static):
         if not self.rows or not width or page_rows != self.page_rows:
             return False
         visual = visualize(self, text, markup=False)  # wrapped once: measured, then shown
-        if visual.get_height(self.styles, width) > self.rows:
+        height = visual.get_height(self.styles, width)
+        if height > self.rows:
             return False
+        self._shown = text
         self.update(visual, layout=False)
         return True
 
@@ -266,15 +294,23 @@ class LiveTail(GrowsWithoutRelayout, Static):
         width = self.content_region.width
         needed = visualize(self, text, markup=False).get_height(self.styles, width) if width else 1
         self.page_rows = page_rows
+        self._shown = text
         self.rows = page_rows if needed <= page_rows else needed + max(2, page_rows // 3)
         self.styles.height = self.rows
         self.update(text)
 
-    def release(self) -> None:
-        """The answer ended: hold no rows."""
+    def release(self) -> int:
+        """The answer ended: hold no rows. Returns how many of them the text did not use."""
+        width = self.content_region.width
+        unused = 0
+        if width and self._shown:  # (an answer can end before the first layout)
+            visual = visualize(self, self._shown, markup=False)
+            unused = self.rows - visual.get_height(self.styles, width)
         self.rows = 0
+        self._shown = ""
         self.styles.height = None
         self.update("")
+        return max(0, unused)
 
 
 def split_finished_blocks(text: str) -> tuple[str, str]:
