@@ -17,8 +17,10 @@ from typing import Any
 
 import pytest
 from doubles import ScriptedEngine
+from textual.geometry import Region
 from textual.message import Message
 from textual.screen import Screen
+from textual.visual import Visual
 from textual.widgets import Markdown, TextArea
 from ui_helpers import ask, chat, make_app, views, wait_ready
 
@@ -312,3 +314,39 @@ async def test_the_text_stays_where_it_is_when_the_answer_ends(model_file: Path)
         await pilot.pause(0.2)
         question = views(app)[views(app).index(answer) + 1]
         assert question.region.y == answer.region.bottom + 1, "the next message closed the gap"
+
+
+async def test_new_text_repaints_only_the_rows_that_changed(
+    model_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repaint of the rows held would draw a page of text again at every redraw; the
+    rows shown must still be exactly what drawing all of them would show."""
+    app = make_app(model_file, engine=ScriptedEngine(), default_template="chatml")
+    async with app.run_test(size=(60, 30)) as pilot:
+        await wait_ready(pilot, app)
+        view = MessageView(MessageData(None, "assistant", ""))
+        await chat(app).log_view.mount(view)
+        view.start_stream()
+        await pilot.pause(0.2)
+        tail = view.query_one(LiveTail)
+        repainted: list[int] = []
+        original = LiveTail.refresh
+
+        def counting_refresh(self: LiveTail, *regions: Region, **kwargs: Any) -> LiveTail:
+            repainted.extend(region.height for region in regions)
+            return original(self, *regions, **kwargs)
+
+        monkeypatch.setattr(LiveTail, "refresh", counting_refresh)
+        # Words of growing length, so the last row keeps wrapping differently; a paragraph.
+        for i in range(70):
+            await view.append(f"w{i}{'x' * (i % 9)}" + ("\n\n" if i == 30 else " "))
+            await pilot.pause(0.01)
+        width = tail.content_region.width
+        assert tail.rows == tail.page_rows, "no page turn: every append was a repaint"
+        assert len(repainted) == 70 and max(repainted) <= 3, repainted
+        shown = [strip.text.rstrip() for strip in tail.render_lines(Region(0, 0, width, tail.rows))]
+        fresh = Visual.to_strips(tail, tail.render(), width, tail.rows, tail.visual_style)
+        written = [strip.text.rstrip() for strip in fresh]
+        assert 5 < len(written) < tail.rows
+        assert shown == written + [""] * (tail.rows - len(written))
+        assert shown[0].startswith("w0 w1x w2xx") and "w69" in "".join(shown)

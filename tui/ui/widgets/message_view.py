@@ -10,9 +10,10 @@ from markdown_it import MarkdownIt
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.geometry import Size
+from textual.content import Content
+from textual.geometry import Region, Size
 from textual.message import Message
-from textual.visual import visualize
+from textual.visual import Visual, visualize
 from textual.widget import Widget
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownBlock
@@ -141,7 +142,7 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         yield Static(self._header_text(), classes="message--header", markup=False)
         yield AnswerMarkdown(self.data.text)
-        yield LiveTail(classes="message--tail", markup=False)
+        yield LiveTail(classes="message--tail")
         yield Static(self.data.meta, classes="message--meta", markup=False)
 
     def on_mount(self) -> None:
@@ -265,18 +266,31 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
         self.post_message(self.Action(self, action))
 
 
-class LiveTail(GrowsWithoutRelayout, Static):
+class LiveTail(GrowsWithoutRelayout, Widget):
     """The text of a streaming answer not yet formatted, as plain text, in rows held for it
-    (``rows``) so that text added within them is a repaint of this widget alone."""
+    (``rows``) so that text added within them is a repaint of the rows that changed."""
+
+    DEFAULT_CSS = "LiveTail { height: auto; }"
 
     rows = 0
     """Rows held while the answer streams (0: none, the height follows the text)."""
     page_rows = 0
     """The page's rows when they were held: a new size of the conversation turns the page."""
-    _shown = ""
+
+    def __init__(self, *, classes: str = "") -> None:
+        super().__init__(classes=classes)
+        self._text = ""
+        self._visual: Visual = Content("")
+        self._height = 0  # rows the text took when last shown
+
+    def render(self) -> Visual:
+        return self._visual
 
     def show(self, text: str, page_rows: int) -> bool:
-        """Show ``text`` if it fits the rows held; ``False`` if the page must turn first."""
+        """Show ``text`` if it fits the rows held; ``False`` if the page must turn first.
+
+        Only the rows that changed are drawn again: text that grows at its end changes its
+        last row and the rows after it (lines wrap greedily), usually one or two rows."""
         width = self.content_region.width
         if not self.rows or not width or page_rows != self.page_rows:
             return False
@@ -284,32 +298,34 @@ class LiveTail(GrowsWithoutRelayout, Static):
         height = visual.get_height(self.styles, width)
         if height > self.rows:
             return False
-        self._shown = text
-        self.update(visual, layout=False)
+        old = self._height
+        first = max(0, min(old, height) - 1) if text.startswith(self._text) else 0
+        self._text, self._visual, self._height = text, visual, height
+        self.refresh(Region(0, first, width, max(old, height) - first))
         return True
 
     def hold(self, text: str, page_rows: int) -> None:
         """Show ``text`` in ``page_rows`` rows, or in a few more than it needs if it is
         longer (a block longer than a page)."""
         width = self.content_region.width
-        needed = visualize(self, text, markup=False).get_height(self.styles, width) if width else 1
+        self._text, self._visual = text, visualize(self, text, markup=False)
+        needed = self._visual.get_height(self.styles, width) if width else 1
+        self._height = needed if width else 0
         self.page_rows = page_rows
-        self._shown = text
         self.rows = page_rows if needed <= page_rows else needed + max(2, page_rows // 3)
         self.styles.height = self.rows
-        self.update(text)
+        self.refresh(layout=True)
 
     def release(self) -> int:
         """The answer ended: hold no rows. Returns how many of them the text did not use."""
         width = self.content_region.width
         unused = 0
-        if width and self._shown:  # (an answer can end before the first layout)
-            visual = visualize(self, self._shown, markup=False)
-            unused = self.rows - visual.get_height(self.styles, width)
+        if width and self._text:  # (an answer can end before the first layout)
+            unused = self.rows - self._visual.get_height(self.styles, width)
         self.rows = 0
-        self._shown = ""
+        self._text, self._visual, self._height = "", Content(""), 0
         self.styles.height = None
-        self.update("")
+        self.refresh(layout=True)  # (clearing a rule does not ask for a layout)
         return max(0, unused)
 
 
