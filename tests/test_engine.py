@@ -123,6 +123,22 @@ def test_text_comes_in_pieces_that_count_their_tokens(client: EngineClient) -> N
     assert len(chunks) <= limit, (len(chunks), limit)
 
 
+def test_a_request_may_ask_for_fewer_pieces(client: EngineClient) -> None:
+    """A screen that redraws twice a second asks for text four times a second: each piece
+    wakes two client threads, each preempting one of llama.cpp's when it has every core."""
+    params = SamplingParams(temperature=0.0, seed=1, max_tokens=96)
+    prompt = chat("Write a long story about a dragon.")
+    events = list(client.generate(prompt, params, chunk_every=0.3))
+    final = events[-1]
+    assert isinstance(final, Finished)
+    chunks = [e for e in events if isinstance(e, TextChunk)]
+    assert "".join(c.text for c in chunks) == final.text
+    assert sum(c.tokens for c in chunks) == final.stats.completion_tokens > 60
+    assert chunks[0].tokens == 1, "the first token is still sent at once"
+    limit = final.stats.generation_seconds / 0.3 + 2
+    assert len(chunks) <= limit, (len(chunks), limit)
+
+
 def test_greedy_with_fixed_seed_repeats(client: EngineClient) -> None:
     prompt = chat("Name a large animal.")
     first = run(client, prompt)

@@ -506,20 +506,36 @@ class EngineClient:
             generation.cancel()
 
     def generate(
-        self, prompt: Prompt, params: SamplingParams | None = None, *, add_bos: bool = True
+        self,
+        prompt: Prompt,
+        params: SamplingParams | None = None,
+        *,
+        add_bos: bool = True,
+        chunk_every: float = 0.0,
     ) -> Iterator[GenerationEvent]:
         """Stream an answer: TextChunk* then exactly one Finished or Failed. Never raises
-        for engine trouble (that is a Failed event) and never hangs on a dead worker."""
-        return self._generate(prompt, params or SamplingParams(), add_bos, _Generation())
+        for engine trouble (that is a Failed event) and never hangs on a dead worker.
+
+        ``chunk_every`` (seconds): the worker sends text at most this often (never more
+        often than ``worker.CHUNK_EVERY``); the first piece comes at once, the end is never
+        held back."""
+        params = params or SamplingParams()
+        return self._generate(prompt, params, add_bos, _Generation(), chunk_every)
 
     def _generate(
-        self, prompt: Prompt, params: SamplingParams, add_bos: bool, handle: _Generation
+        self,
+        prompt: Prompt,
+        params: SamplingParams,
+        add_bos: bool,
+        handle: _Generation,
+        chunk_every: float = 0.0,
     ) -> Iterator[GenerationEvent]:
         message = {
             "op": "generate",
             "prompt": prompt_to_wire(prompt),
             "params": params.to_dict(),
             "add_bos": add_bos,
+            "chunk_every": chunk_every,
         }
         with self._generations_lock:
             self._generations.add(handle)
@@ -663,8 +679,12 @@ class EngineClient:
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[GenerationEvent | None] = asyncio.Queue()
         handle = _Generation()
-        stream = self._generate(prompt, params or SamplingParams(), add_bos, handle)
         pacer = _Pacer(loop, events, interval)
+        # The worker sends text twice per interval (as it stands at the start): each piece
+        # wakes two threads here, on the CPUs llama.cpp's threads need, and preempts one of
+        # them (issue 7); half the interval keeps the pieces in step with the deliveries.
+        chunk_every = pacer.interval() / 2
+        stream = self._generate(prompt, params or SamplingParams(), add_bos, handle, chunk_every)
 
         def pump() -> None:
             try:

@@ -8,7 +8,8 @@ one JSON object per line on its (private) stdout:
              ``{"id": 7, "ok": false, "error": "...", "kind": "load"}``
 - streaming: ``{"id": 8, "event": "prompt_done"}``, then
              ``{"id": 8, "event": "chunk", "text": "...", "tokens": 3}`` (the tokens it holds;
-             at most one chunk per ``worker.CHUNK_EVERY`` seconds), then exactly one
+             at most one chunk per ``worker.CHUNK_EVERY`` seconds, or per the request's
+             ``chunk_every`` if longer), then exactly one
              ``{"id": 8, "event": "finished", "text": ..., "stats": {...}}`` or
              ``{"id": 8, "event": "failed", "error": "...", "kind": "..."}``
 - ``{"op": "cancel", "target": 8}`` is read by the worker's input thread at once, so it

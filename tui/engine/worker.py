@@ -49,6 +49,8 @@ LOG_ENV = "BURROW_ENGINE_LOG"
 #: that llama.cpp's threads need: at 70 tokens/s one message per token cost about 140
 #: wake-ups a second. A screen redraws a few times a second and a terminal does not show
 #: the difference from 20 updates a second. Cancelling still stops within one token.
+#: A request may ask for fewer (``"chunk_every"``: a screen that redraws twice a second
+#: wants text about four times a second), never for more.
 CHUNK_EVERY = 0.05
 
 
@@ -370,7 +372,8 @@ class Worker:
                 raise RequestFailed(
                     f"the prompt has {len(tokens)} tokens; the context holds {n_ctx}", "context"
                 )
-            self._stream(request_id, tokens, params, received)
+            chunk_every = max(CHUNK_EVERY, float(message.get("chunk_every") or 0.0))
+            self._stream(request_id, tokens, params, received, chunk_every)
         except RequestFailed as exc:
             self.send({"id": request_id, "event": "failed", "error": str(exc), "kind": exc.kind})
         except Exception as exc:
@@ -379,7 +382,12 @@ class Worker:
             )
 
     def _stream(
-        self, request_id: int, tokens: list[int], params: SamplingParams, received: float
+        self,
+        request_id: int,
+        tokens: list[int],
+        params: SamplingParams,
+        received: float,
+        chunk_every: float = CHUNK_EVERY,
     ) -> None:
         import llama_cpp
 
@@ -462,7 +470,7 @@ class Worker:
                             text = text[: max(cut, emitted)]
                             stop_reason = "stop"
                             break
-                    if last_at - sent_at >= CHUNK_EVERY:
+                    if last_at - sent_at >= chunk_every:
                         safe = len(text) - _held_back(text, stops)
                         if safe > emitted:
                             send_chunk(text[emitted:safe])
