@@ -112,14 +112,19 @@ def test_text_comes_in_pieces_that_count_their_tokens(client: EngineClient) -> N
     each holds."""
     params = SamplingParams(temperature=0.0, seed=1, max_tokens=64)
     events = list(client.generate(chat("Write a long story about a dragon."), params))
+    assert_pieces(events, CHUNK_EVERY, 40)
+
+
+def assert_pieces(events: list[GenerationEvent], every: float, at_least: int) -> None:
+    """All the text, in pieces that count their tokens, the first at once, at most one
+    piece per ``every`` seconds of generation (plus the first and the last)."""
     final = events[-1]
     assert isinstance(final, Finished)
     chunks = [e for e in events if isinstance(e, TextChunk)]
     assert "".join(c.text for c in chunks) == final.text
-    assert sum(c.tokens for c in chunks) == final.stats.completion_tokens > 40
+    assert sum(c.tokens for c in chunks) == final.stats.completion_tokens > at_least
     assert chunks[0].tokens == 1, "the first token is sent as soon as it exists"
-    # One piece per CHUNK_EVERY seconds of generation at most, plus the first and the last.
-    limit = final.stats.generation_seconds / CHUNK_EVERY + 2
+    limit = final.stats.generation_seconds / every + 2
     assert len(chunks) <= limit, (len(chunks), limit)
 
 
@@ -128,15 +133,7 @@ def test_a_request_may_ask_for_fewer_pieces(client: EngineClient) -> None:
     wakes two client threads, each preempting one of llama.cpp's when it has every core."""
     params = SamplingParams(temperature=0.0, seed=1, max_tokens=96)
     prompt = chat("Write a long story about a dragon.")
-    events = list(client.generate(prompt, params, chunk_every=0.3))
-    final = events[-1]
-    assert isinstance(final, Finished)
-    chunks = [e for e in events if isinstance(e, TextChunk)]
-    assert "".join(c.text for c in chunks) == final.text
-    assert sum(c.tokens for c in chunks) == final.stats.completion_tokens > 60
-    assert chunks[0].tokens == 1, "the first token is still sent at once"
-    limit = final.stats.generation_seconds / 0.3 + 2
-    assert len(chunks) <= limit, (len(chunks), limit)
+    assert_pieces(list(client.generate(prompt, params, chunk_every=0.3)), 0.3, 60)
 
 
 def test_greedy_with_fixed_seed_repeats(client: EngineClient) -> None:

@@ -47,6 +47,16 @@ def model_file(tmp_path: Path) -> Path:
     return path
 
 
+async def new_answer(pilot: Any, app: Any) -> MessageView:
+    """An answer view at the end of the conversation, streaming, laid out."""
+    await wait_ready(pilot, app)
+    view = MessageView(MessageData(None, "assistant", ""))
+    await chat(app).log_view.mount(view)
+    view.start_stream()
+    await pilot.pause(0.2)
+    return view
+
+
 def test_split_finished_blocks() -> None:
     assert split_finished_blocks("a paragraph") == ("", "a paragraph")
     assert split_finished_blocks("one\n\ntwo") == ("one\n\n", "two")
@@ -164,12 +174,8 @@ async def test_the_answer_is_written_like_a_page(
 
     monkeypatch.setattr(Screen, "_refresh_layout", counting_layout)
     async with app.run_test(size=(60, 30)) as pilot:
-        await wait_ready(pilot, app)
+        view = await new_answer(pilot, app)
         log = chat(app).log_view
-        view = MessageView(MessageData(None, "assistant", ""))
-        await log.mount(view)
-        view.start_stream()
-        await pilot.pause(0.2)
         tail = view.query_one(LiveTail)
         page = log.scrollable_content_region.height
         assert tail.display and "-streaming" in view.classes
@@ -214,12 +220,8 @@ async def test_the_answer_is_written_like_a_page(
 async def test_a_block_longer_than_a_page_gets_rows_beyond_it(model_file: Path) -> None:
     app = make_app(model_file, engine=ScriptedEngine(), default_template="chatml")
     async with app.run_test(size=(40, 24)) as pilot:
-        await wait_ready(pilot, app)
+        view = await new_answer(pilot, app)
         log = chat(app).log_view
-        view = MessageView(MessageData(None, "assistant", ""))
-        await log.mount(view)
-        view.start_stream()
-        await pilot.pause(0.2)
         tail = view.query_one(LiveTail)
         page_rows = tail.rows
         await view.append("```\n" + "".join(f"line {i}\n" for i in range(page_rows + 3)))
@@ -323,11 +325,7 @@ async def test_new_text_repaints_only_the_rows_that_changed(
     rows shown must still be exactly what drawing all of them would show."""
     app = make_app(model_file, engine=ScriptedEngine(), default_template="chatml")
     async with app.run_test(size=(60, 30)) as pilot:
-        await wait_ready(pilot, app)
-        view = MessageView(MessageData(None, "assistant", ""))
-        await chat(app).log_view.mount(view)
-        view.start_stream()
-        await pilot.pause(0.2)
+        view = await new_answer(pilot, app)
         tail = view.query_one(LiveTail)
         repainted: list[int] = []
         original = LiveTail.refresh
