@@ -241,8 +241,7 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
         meta = self.query_one(".message--meta", Static)
         width = self.content_region.width
         if self.data.meta and width:
-            visual = visualize(meta, self.data.meta, markup=False)
-            rows -= visual.get_height(meta.styles, width)
+            rows -= meta.visual.get_height(meta.styles, width)
         if rows > 0:
             self._gap = rows
             self.styles.margin = (0, 0, 1 + rows, 0)
