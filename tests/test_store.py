@@ -319,3 +319,39 @@ def test_delete_message_removes_its_subtree_and_moves_the_shown_path(store: Stor
     store.delete_message(q.id)
     assert store.active_path(conv.id) == []
     assert store.search("follow") == []
+
+
+def test_a_failed_bulk_transaction_writes_nothing(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.bulk_transaction() as conn:
+        conn.execute(
+            "INSERT INTO conversations (uid, title, created_at, updated_at) "
+            "VALUES ('bulk', 'Bulk', 0, 0)"
+        )
+        raise RuntimeError("loader failed half-way")
+    assert store.count_conversations() == 0
+    with store.bulk_transaction() as conn:
+        conn.execute(
+            "INSERT INTO conversations (uid, title, created_at, updated_at) "
+            "VALUES ('bulk', 'Bulk', 0, 0)"
+        )
+    assert [c.title for c in store.list_conversations()] == ["Bulk"]
+
+
+def test_store_modules_touch_no_private_member_of_another_object() -> None:
+    """Each class of ``tui.store`` keeps its underscore members to itself: other code goes
+    through public methods (``self._x`` and ``cls._x`` are the only private reads)."""
+    import ast
+
+    import tui.store
+
+    offenders = []
+    for file in sorted(Path(tui.store.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
+                continue
+            if node.attr.startswith("__") and node.attr.endswith("__"):
+                continue
+            if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                continue
+            offenders.append(f"{file.name}:{node.lineno} .{node.attr}")
+    assert offenders == []

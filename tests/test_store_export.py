@@ -130,3 +130,26 @@ def test_bad_input_is_a_store_error(tmp_path: Path) -> None:
             export(store, None, "pdf")
         with pytest.raises(LookupError):
             export(store, [12345], "md", tmp_path)
+
+
+def test_import_conversation_counts_and_skips_by_uid() -> None:
+    data = {
+        "uid": "c-1",
+        "title": "Imported",
+        "active_leaf_uid": "m-2",
+        "messages": [
+            {"uid": "m-1", "parent_uid": None, "role": "user", "content": "q"},
+            {"uid": "m-2", "parent_uid": "m-1", "role": "assistant", "status": "streaming"},
+        ],
+    }
+    with Store.open() as store:
+        assert store.import_conversation(data) == (True, 2, 0)
+        assert store.import_conversation(data) == (False, 0, 2)
+        (conv,) = store.list_conversations()
+        path = store.active_path(conv.id)
+        assert [m.uid for m in path] == ["m-1", "m-2"]
+        assert path[1].status == "interrupted"  # its writer was another process, long gone
+        bad = {"uid": "c-2", "messages": [{"uid": "m-3", "role": "robot"}]}
+        with pytest.raises(StoreError):
+            store.import_conversation(bad)
+        assert store.count_conversations() == 1  # the failed import wrote nothing

@@ -6,6 +6,7 @@ dataclasses of :mod:`tui.store.models`.
 
 from tui.store.db import SCHEMA_VERSION, NotFoundError, StoreError
 from tui.store.models import (
+    UNSET,
     Branches,
     Conversation,
     FinishStatus,
@@ -16,7 +17,8 @@ from tui.store.models import (
     SearchHit,
     StateRecord,
 )
-from tui.store.store import UNSET, Store, StreamWriter
+from tui.store.store import Store
+from tui.store.streaming import StreamWriter
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -130,7 +130,8 @@ _V2: Sequence[str] = (
     # Index what a v1 database already holds.
     "INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')",
     "INSERT INTO conversations_fts(conversations_fts) VALUES ('rebuild')",
-    # Saved KV-cache states (issue 7). ``path`` is a file name inside paths.states_dir().
+    # Saved KV-cache states, to resume a conversation without evaluating its prompt again.
+    # ``path`` is a file name inside paths.states_dir().
     """
     CREATE TABLE kv_states (
         path TEXT PRIMARY KEY,

@@ -180,7 +180,7 @@ def import_json(store: Store, file: Path) -> ImportResult:
     added = merged = messages_added = messages_skipped = 0
     for data in conversations:
         try:
-            created, n_added, n_skipped = store._import_conversation(data)
+            created, n_added, n_skipped = store.import_conversation(data)
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(f"{file}: malformed conversation: {exc!r}") from exc
         if created:

@@ -7,6 +7,7 @@ in the database.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +22,16 @@ FinishStatus = Literal["done", "cancelled", "error"]
 """What :meth:`StreamWriter.finish` accepts (``interrupted`` is only set by recovery)."""
 STATUSES: tuple[MessageStatus, ...] = ("streaming", "done", "cancelled", "error", "interrupted")
 FINAL_STATUSES: tuple[MessageStatus, ...] = ("done", "cancelled", "error", "interrupted")
+
+
+class Unset(enum.Enum):
+    """The type of :data:`UNSET` (an enum, so type checkers can narrow it away)."""
+
+    UNSET = 0
+
+
+UNSET = Unset.UNSET
+"""Default of optional arguments meaning "leave as is" / "after the active leaf"."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +100,8 @@ class SearchHit:
 
 @dataclass(frozen=True, slots=True)
 class StateRecord:
-    """A saved KV-cache state file of a conversation (see issue 7, "instant resume")."""
+    """A saved KV-cache state file of a conversation: reloading it resumes the conversation
+    without evaluating its whole prompt again."""
 
     conversation_id: int
     path: Path

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import sqlite3
 import time
 import uuid
 from pathlib import Path
@@ -57,66 +58,89 @@ def generate(
     rng = random.Random(seed)
     vocab = vocabulary(vocab_size, rng)
     cumulative = list(itertools.accumulate(1.0 / (rank + 1) for rank in range(len(vocab))))
+    texts = _Texts(rng, vocab, cumulative, words_per_message)
     per = max(1, messages // max(1, conversations))
     now = time.time()
-    store = Store.open(path)
-    conn = store._conn  # bulk load: one long transaction per batch, not one per row
-    try:
-        pending = 0
-        conn.execute("BEGIN IMMEDIATE")
-        made = 0
-        for index in range(conversations):
-            count = per if index < conversations - 1 else max(1, messages - made)
-            made += count
-            updated = now - rng.random() * 365 * 86400
-            title_words = rng.choices(vocab, cum_weights=cumulative, k=rng.randint(3, 7))
-            cur = conn.execute(
-                "INSERT INTO conversations (uid, title, created_at, updated_at, pinned, "
-                "model_path, template, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    uuid.uuid4().hex,
-                    " ".join(title_words).capitalize(),
-                    updated - 3600,
-                    updated,
-                    int(rng.random() < 0.01),
-                    "/models/smollm2.gguf",
-                    "chatml",
-                    json.dumps({"temperature": 0.7}),
-                ),
-            )
-            conversation_id = int(cur.lastrowid or 0)
-            parent: int | None = None
-            for turn in range(count):
-                text = " ".join(
-                    rng.choices(vocab, cum_weights=cumulative, k=rng.randint(*words_per_message))
-                )
-                role = "user" if turn % 2 == 0 else "assistant"
-                cur = conn.execute(
-                    "INSERT INTO messages (uid, conversation_id, parent_id, role, content, "
-                    "created_at, status, model, stats) VALUES (?, ?, ?, ?, ?, ?, 'done', ?, ?)",
-                    (
-                        uuid.uuid4().hex,
-                        conversation_id,
-                        parent,
-                        role,
-                        text,
-                        updated - 3600 + turn,
-                        "smollm2" if role == "assistant" else None,
-                        "{}",
-                    ),
-                )
-                parent = int(cur.lastrowid or 0)
-                pending += 1
-            conn.execute(
-                "UPDATE conversations SET active_leaf_id = ? WHERE id = ?",
-                (parent, conversation_id),
-            )
-            if pending >= batch:
-                conn.execute("COMMIT")
-                conn.execute("BEGIN IMMEDIATE")
+    with Store.open(path) as store:
+        index = made = 0
+        # Bulk load: one long transaction per ``batch`` messages, not one per row.
+        while True:
+            with store.bulk_transaction() as conn:
                 pending = 0
-        conn.execute("COMMIT")
-        conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        store.close()
+                while index < conversations and pending < batch:
+                    count = per if index < conversations - 1 else max(1, messages - made)
+                    made += count
+                    pending += _write_conversation(conn, texts, now, count)
+                    index += 1
+                if index >= conversations:
+                    conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
+                    break
+        # Closing the store folds the WAL into the database file.
+
+
+class _Texts:
+    """Titles and message texts drawn from the Zipf-weighted vocabulary."""
+
+    def __init__(
+        self,
+        rng: random.Random,
+        vocab: list[str],
+        cumulative: list[float],
+        words_per_message: tuple[int, int],
+    ) -> None:
+        self.rng = rng
+        self._vocab = vocab
+        self._cumulative = cumulative
+        self._words_per_message = words_per_message
+
+    def words(self, low: int, high: int) -> list[str]:
+        count = self.rng.randint(low, high)
+        return self.rng.choices(self._vocab, cum_weights=self._cumulative, k=count)
+
+    def message(self) -> str:
+        return " ".join(self.words(*self._words_per_message))
+
+
+def _write_conversation(conn: sqlite3.Connection, texts: _Texts, now: float, count: int) -> int:
+    """One conversation of ``count`` messages on a single path; returns ``count``."""
+    rng = texts.rng
+    updated = now - rng.random() * 365 * 86400
+    title_words = texts.words(3, 7)
+    cur = conn.execute(
+        "INSERT INTO conversations (uid, title, created_at, updated_at, pinned, "
+        "model_path, template, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            uuid.uuid4().hex,
+            " ".join(title_words).capitalize(),
+            updated - 3600,
+            updated,
+            int(rng.random() < 0.01),
+            "/models/smollm2.gguf",
+            "chatml",
+            json.dumps({"temperature": 0.7}),
+        ),
+    )
+    conversation_id = int(cur.lastrowid or 0)
+    parent: int | None = None
+    for turn in range(count):
+        text = texts.message()
+        role = "user" if turn % 2 == 0 else "assistant"
+        cur = conn.execute(
+            "INSERT INTO messages (uid, conversation_id, parent_id, role, content, "
+            "created_at, status, model, stats) VALUES (?, ?, ?, ?, ?, ?, 'done', ?, ?)",
+            (
+                uuid.uuid4().hex,
+                conversation_id,
+                parent,
+                role,
+                text,
+                updated - 3600 + turn,
+                "smollm2" if role == "assistant" else None,
+                "{}",
+            ),
+        )
+        parent = int(cur.lastrowid or 0)
+    conn.execute(
+        "UPDATE conversations SET active_leaf_id = ? WHERE id = ?", (parent, conversation_id)
+    )
+    return count
