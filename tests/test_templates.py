@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tui import paths
-from tui.chat.presets import load_presets
+from tui.chat.presets import load_presets, parse_preset_text
 from tui.chat.templates import (
     AUTO,
     Message,
@@ -403,3 +403,17 @@ def test_unreadable_files_are_named_and_the_rest_still_load() -> None:
     presets, preset_problems = load_presets()
     assert "fine" in presets and "latin1" not in presets
     assert [p.file.name for p in preset_problems if p.file] == ["latin1.toml"]
+
+
+def test_one_problem_type_for_every_data_file() -> None:
+    # Templates, presets and themes report the same FileProblem: the full path for the
+    # command line, the file name alone where room is short (notifications).
+    from tui.tomlfiles import FileProblem
+
+    _, template_problems = parse_template_text('user = "x"\n', "t.toml", path=Path("/d/t.toml"))
+    _, preset_problems = parse_preset_text("system = 3\n", "p.toml", path=Path("/d/p.toml"))
+    problems = [*template_problems, *preset_problems]
+    assert problems and all(type(p) is FileProblem for p in problems)
+    assert str(FileProblem(Path("/d/t.toml"), 2, "bad")) == "/d/t.toml:2: bad"
+    assert FileProblem(Path("/d/t.toml"), 2, "bad").short == "t.toml:2: bad"
+    assert FileProblem(Path("/d/t.toml"), None, "bad").short == "t.toml: bad"

@@ -60,7 +60,8 @@ def test_broken_theme_text_names_the_line_and_problem(
     assert info is None
     assert problems and problems[0].line == line, problems
     assert words in problems[0].message
-    assert str(problems[0]).startswith("broken.toml")
+    assert problems[0].short.startswith("broken.toml")
+    assert str(problems[0]).startswith("/t/broken.toml")
 
 
 def test_unknown_key_is_reported_but_the_theme_works() -> None:

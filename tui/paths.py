@@ -12,12 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TypeVar
-
-T = TypeVar("T")
-P = TypeVar("P")
 
 APP_NAME = "burrow"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -174,35 +169,3 @@ def write_private_text(path: Path, text: str, *, private_dir: bool = True) -> Pa
         tmp.unlink(missing_ok=True)
         raise
     return private_file(path)
-
-
-def load_toml_dirs(
-    folders: Iterable[tuple[Path, str]],
-    parse: Callable[[str, Path, str], tuple[T | None, list[P]]],
-    problem: Callable[[Path, int | None, str], P],
-    name: Callable[[T], str],
-    into: dict[str, T] | None = None,
-) -> tuple[dict[str, T], list[P]]:
-    """The one loop behind templates, presets and themes: every ``*.toml`` of each
-    ``(folder, source)`` in order (files sorted), parsed by ``parse(text, file, source)``.
-
-    Returns the items by ``name(item)`` (a later folder overrides an earlier one; ``into``
-    gives items that come first) and every problem found. A missing folder is skipped; a file
-    that cannot be read becomes ``problem(file, None, why)``. Never raises for a bad file.
-    """
-    items: dict[str, T] = {} if into is None else into
-    problems: list[P] = []
-    for directory, source in folders:
-        if not directory.is_dir():
-            continue
-        for file in sorted(directory.glob("*.toml")):
-            try:
-                text = file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                problems.append(problem(file, None, f"cannot read: {exc}"))
-                continue
-            item, found = parse(text, file, source)
-            problems.extend(found)
-            if item is not None:
-                items[name(item)] = item
-    return items, problems

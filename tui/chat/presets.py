@@ -10,16 +10,12 @@ the user's ``presets/`` folder override or extend them.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tui import paths
-from tui.chat.templates import TemplateProblem, line_of_key, toml_error
-
-PresetProblem = TemplateProblem
-"""Same shape as a template problem: file, line, message."""
+from tui.tomlfiles import FileProblem, load_toml_dirs, read_toml
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -58,46 +54,39 @@ class Preset:
 
 def parse_preset_text(
     text: str, source_name: str, *, source: str = "user", path: Path | None = None
-) -> tuple[Preset | None, list[PresetProblem]]:
+) -> tuple[Preset | None, list[FileProblem]]:
     """Validate preset TOML; problems carry file and line like template problems."""
     file = path if path is not None else Path(source_name)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line, clean = toml_error(exc, text)
-        return None, [PresetProblem(file, line, f"not valid TOML: {clean}")]
-    problems: list[PresetProblem] = []
-
-    def problem(key: str | None, message: str) -> None:
-        problems.append(PresetProblem(file, line_of_key(text, key) if key else None, message))
-
+    data, problems = read_toml(text, file)
+    if data is None:
+        return None, problems
     for key in data:
         if key not in {"name", "description", "system", "parameters"}:
-            problem(key, f"unknown key {key!r}")
+            problems.add(key, f"unknown key {key!r}")
     name = data.get("name", Path(source_name).stem)
     system = data.get("system")
     description = data.get("description", "")
     ok = True
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        problem("name", "name may use only letters, digits, '.', '_' and '-'")
+        problems.add("name", "name may use only letters, digits, '.', '_' and '-'")
         ok = False
     if not isinstance(system, str):
-        problem("system" if "system" in data else None, "system must be a string")
+        problems.add("system" if "system" in data else None, "system must be a string")
         ok = False
     if not isinstance(description, str):
-        problem("description", "description must be a string")
+        problems.add("description", "description must be a string")
         ok = False
     parameters: list[PresetParameter] = []
     raw = data.get("parameters", {})
     if not isinstance(raw, dict):
-        problem("parameters", "parameters must be tables like [parameters.language]")
+        problems.add("parameters", "parameters must be tables like [parameters.language]")
         ok = False
     else:
         for pname, table in raw.items():
             if not isinstance(table, dict) or not all(
                 isinstance(table.get(k, ""), str) for k in ("description", "default")
             ):
-                problem(None, f"[parameters.{pname}] needs string description and default")
+                problems.add(None, f"[parameters.{pname}] needs string description and default")
                 ok = False
                 continue
             parameters.append(
@@ -112,14 +101,13 @@ def parse_preset_text(
 
 def load_presets(
     *, builtin_dir: Path | None = None, user_dir: Path | None = None
-) -> tuple[dict[str, Preset], list[PresetProblem]]:
+) -> tuple[dict[str, Preset], list[FileProblem]]:
     """Built-in presets, then the user's (same name overrides). Never raises on a bad file."""
-    return paths.load_toml_dirs(
+    return load_toml_dirs(
         [
             (builtin_dir or paths.builtin_prompts_dir() / "presets", "builtin"),
             (user_dir or paths.user_presets_dir(), "user"),
         ],
         lambda text, file, source: parse_preset_text(text, file.name, source=source, path=file),
-        PresetProblem,
         lambda preset: preset.name,
     )

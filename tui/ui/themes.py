@@ -2,10 +2,10 @@
 
 Built-in themes live in ``themes/*.toml`` (``paths.builtin_themes_dir()``); the user's own go
 in ``paths.user_themes_dir()`` and override a built-in of the same name. A file that cannot
-be used is reported as a :class:`ThemeProblem` (file, line when known, what is wrong) and left
-out; nothing here raises on a bad file. :func:`install_themes` registers them with the app,
-applies the configured theme (falling back to :data:`FALLBACK_THEME` with a notification) and
-saves the user's later choices to ``config.toml``.
+be used is reported as a :class:`~tui.tomlfiles.FileProblem` (file, line when known, what is
+wrong) and left out; nothing here raises on a bad file. :func:`install_themes` registers them
+with the app, applies the configured theme (falling back to :data:`FALLBACK_THEME` with a
+notification) and saves the user's later choices to ``config.toml``.
 
 The file format is documented in ``docs/themes.md``.
 """
@@ -13,7 +13,6 @@ The file format is documented in ``docs/themes.md``.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +21,7 @@ from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
 from tui import paths
-from tui.chat.templates import line_of_key, toml_error
+from tui.tomlfiles import FileProblem, load_toml_dirs, read_toml
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -52,19 +51,6 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
-class ThemeProblem:
-    """A theme file that could not be used (or a key in it that was ignored)."""
-
-    file: Path
-    line: int | None
-    message: str
-
-    def __str__(self) -> str:
-        where = self.file.name if self.line is None else f"{self.file.name}:{self.line}"
-        return f"{where}: {self.message}"
-
-
-@dataclass(frozen=True)
 class ThemeInfo:
     """A usable theme and where it came from."""
 
@@ -81,19 +67,16 @@ class ThemeInfo:
 
 def parse_theme_text(
     text: str, path: Path, *, source: str = "user"
-) -> tuple[ThemeInfo | None, list[ThemeProblem]]:
+) -> tuple[ThemeInfo | None, list[FileProblem]]:
     """Validate theme TOML into a Textual ``Theme``; None and the problems when unusable."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line, clean = toml_error(exc, text)
-        return None, [ThemeProblem(path, line, f"not valid TOML: {clean}")]
-    problems: list[ThemeProblem] = []
+    data, problems = read_toml(text, path)
+    if data is None:
+        return None, problems
     fatal = False
 
     def problem(key: str | None, message: str, *, is_fatal: bool = True) -> None:
         nonlocal fatal
-        problems.append(ThemeProblem(path, line_of_key(text, key) if key else None, message))
+        problems.add(key, message)
         fatal = fatal or is_fatal
 
     for key in data:
@@ -144,21 +127,20 @@ def parse_theme_text(
     try:
         theme.to_color_system().generate()
     except Exception as exc:  # Textual's own check of the colours: report, never crash
-        return None, [*problems, ThemeProblem(path, None, f"Textual cannot use it: {exc}")]
+        return None, [*problems, FileProblem(path, None, f"Textual cannot use it: {exc}")]
     return ThemeInfo(theme, description, source, path), problems
 
 
 def load_themes(
     *, builtin_dir: Path | None = None, user_dir: Path | None = None
-) -> tuple[list[ThemeInfo], list[ThemeProblem]]:
+) -> tuple[list[ThemeInfo], list[FileProblem]]:
     """Built-in themes, then the user's (same name overrides). Never raises."""
-    found, problems = paths.load_toml_dirs(
+    found, problems = load_toml_dirs(
         [
             (builtin_dir or paths.builtin_themes_dir(), "builtin"),
             (user_dir or paths.user_themes_dir(), "user"),
         ],
         lambda text, file, source: parse_theme_text(text, file, source=source),
-        ThemeProblem,
         lambda info: info.name,
     )
     return list(found.values()), problems
@@ -187,7 +169,7 @@ def install_themes(app: App[Any], services: Services) -> None:
         app.register_theme(info.theme)
     app.burrow_themes = infos  # type: ignore[attr-defined]
     for problem in problems:
-        app.notify(str(problem), title="Theme file", severity="error", timeout=12)
+        app.notify(problem.short, title="Theme file", severity="error", timeout=12)
     wanted = str(services.settings.theme)
     if wanted in app.available_themes:
         app.theme = wanted

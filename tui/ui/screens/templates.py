@@ -32,7 +32,7 @@ from tui.ui.screens.dialogs import ConfirmSheet, MessageActionsSheet
 from tui.ui.widgets.sheets import SheetScreen
 
 if TYPE_CHECKING:
-    from tui.chat.templates import TemplateProblem
+    from tui.tomlfiles import FileProblem
     from tui.ui.services import Services
 
 NEW_TEMPLATE = """name = "my-template"
@@ -71,7 +71,7 @@ def preset_to_toml(preset: Any) -> str:
     return tomli_w.dumps(data, multiline_strings=True)
 
 
-def describe_problems(problems: list[TemplateProblem]) -> str:
+def describe_problems(problems: list[FileProblem]) -> str:
     lines = []
     for problem in problems:
         where = f"line {problem.line}" if problem.line is not None else "file"
@@ -157,46 +157,51 @@ class TemplatesScreen(SheetScreen):
 
     def compose_body(self) -> ComposeResult:
         session = self.session
-        with TabbedContent(id="tabs"):
+        self.tabs = TabbedContent(id="tabs")
+        self.pick_template: Select[str] = Select(
+            self._template_options(),
+            value=session.template_name if session else Select.BLANK,
+            allow_blank=session is None,
+            id="pick-template",
+        )
+        self.pick_preset: Select[str] = Select(
+            self._preset_options(),
+            value=self._current_preset(),
+            allow_blank=False,
+            id="pick-preset",
+        )
+        self.preview_title = Static("Prompt the model reads", id="preview-title", markup=False)
+        self.preview_body = Static("", id="preview", markup=False)
+        self.edit_pick: Select[str] = Select(
+            self._edit_options(), prompt="Open a template or preset", id="edit-pick"
+        )
+        self.editor = TextArea.code_editor(
+            NEW_TEMPLATE, language="toml", id="editor", soft_wrap=True
+        )
+        self.edit_problems = Static("", id="edit-problems", markup=False)
+        with self.tabs:
             with TabPane("Use", id="tab-use"):
                 with Horizontal(classes="pick"):
                     yield Static("Template", classes="pick-label")
-                    yield Select(
-                        self._template_options(),
-                        value=session.template_name if session else Select.BLANK,
-                        allow_blank=session is None,
-                        id="pick-template",
-                    )
+                    yield self.pick_template
                 with Horizontal(classes="pick"):
                     yield Static("System prompt", classes="pick-label")
-                    yield Select(
-                        self._preset_options(),
-                        value=self._current_preset(),
-                        allow_blank=False,
-                        id="pick-preset",
-                    )
-                yield Static("Prompt the model reads", id="preview-title", markup=False)
+                    yield self.pick_preset
+                yield self.preview_title
                 with VerticalScroll(id="preview-scroll"):
-                    yield Static("", id="preview", markup=False)
+                    yield self.preview_body
             with TabPane("Edit", id="tab-edit"):
-                options = self._edit_options()
-                yield Select(
-                    options,
-                    prompt="Open a template or preset",
-                    id="edit-pick",
-                )
-                yield TextArea.code_editor(
-                    NEW_TEMPLATE, language="toml", id="editor", soft_wrap=True
-                )
-                yield Static("", id="edit-problems", markup=False)
+                yield self.edit_pick
+                yield self.editor
+                yield self.edit_problems
                 with Horizontal(classes="actions"):
-                    yield Button("Save", id="edit-save", variant="primary")
-                    yield Button("Duplicate", id="edit-duplicate")
-                    yield Button("More", id="edit-more")
+                    yield Button("Save", id="edit-save", variant="primary", action="screen.save")
+                    yield Button("Duplicate", id="edit-duplicate", action="screen.duplicate")
+                    yield Button("More", id="edit-more", action="screen.more")
 
     def on_mount(self) -> None:
-        self.query_one("#editor", TextArea).cursor_blink = False
-        self.query_one("#pick-template").focus()
+        self.editor.cursor_blink = False
+        self.pick_template.focus()
         self.validate()
         self.refresh_preview()
 
@@ -226,7 +231,7 @@ class TemplatesScreen(SheetScreen):
             self.refresh_preview()
 
     def refresh_preview(self) -> None:
-        self.query_one("#preview-title", Static).update("Prompt the model reads (counting…)")
+        self.preview_title.update("Prompt the model reads (counting…)")
         self._preview()
 
     @work(thread=True, group="preview", exclusive=True, exit_on_error=False)
@@ -250,8 +255,8 @@ class TemplatesScreen(SheetScreen):
         session = self.session
         name = session.template_name if session is not None else "?"
         count = f" · {tokens} tokens" if tokens is not None else ""
-        self.query_one("#preview-title", Static).update(f"Prompt with {name}{count}")
-        self.query_one("#preview", Static).update(text)
+        self.preview_title.update(f"Prompt with {name}{count}")
+        self.preview_body.update(text)
 
     # edit ----------------------------------------------------------------------------
 
@@ -275,16 +280,14 @@ class TemplatesScreen(SheetScreen):
             text = _file_text(preset.path) or preset_to_toml(preset)
             self.editing_path = preset.path if preset.source == "user" else None
         self.kind = kind
-        self.query_one("#editor", TextArea).load_text(text)
+        self.editor.load_text(text)
         self.validate()
 
     def new(self, kind: str) -> None:
         self.kind = kind
         self.editing_path = None
-        self.query_one("#editor", TextArea).load_text(
-            NEW_TEMPLATE if kind == "template" else NEW_PRESET
-        )
-        self.query_one("#tabs", TabbedContent).active = "tab-edit"
+        self.editor.load_text(NEW_TEMPLATE if kind == "template" else NEW_PRESET)
+        self.tabs.active = "tab-edit"
         self.validate()
 
     @on(TextArea.Changed, "#editor")
@@ -292,13 +295,13 @@ class TemplatesScreen(SheetScreen):
         self.validate()
 
     def validate(self) -> bool:
-        text = self.query_one("#editor", TextArea).text
+        text = self.editor.text
         if self.kind == "template":
             parsed, problems = parse_template_text(text, "editor.toml")
         else:
             parsed, problems = parse_preset_text(text, "editor.toml")
         self.valid = parsed
-        widget = self.query_one("#edit-problems", Static)
+        widget = self.edit_problems
         widget.set_class(parsed is not None and not problems, "-ok")
         widget.set_class(parsed is None, "-bad")
         if parsed is None:
@@ -311,16 +314,12 @@ class TemplatesScreen(SheetScreen):
 
     def action_save(self) -> None:
         if not self.validate():
-            self.notify(
-                str(self.query_one("#edit-problems", Static).content),
-                title="Not saved",
-                severity="error",
-            )
+            self.notify(str(self.edit_problems.content), title="Not saved", severity="error")
             return
         parsed = self.valid
         folder = paths.user_templates_dir() if self.kind == "template" else paths.user_presets_dir()
         target = folder / f"{parsed.name}.toml"
-        text = self.query_one("#editor", TextArea).text
+        text = self.editor.text
         try:
             paths.write_private_text(target, text)
             if self.editing_path is not None and self.editing_path != target:
@@ -357,17 +356,14 @@ class TemplatesScreen(SheetScreen):
         if session is None:
             return
         with self.prevent(Select.Changed):
-            pick = self.query_one("#pick-template", Select)
-            pick.set_options(self._template_options())
-            pick.value = session.template_name
-            preset = self.query_one("#pick-preset", Select)
-            preset.set_options(self._preset_options())
-            preset.value = self._current_preset()
-            self.query_one("#edit-pick", Select).set_options(self._edit_options())
+            self.pick_template.set_options(self._template_options())
+            self.pick_template.value = session.template_name
+            self.pick_preset.set_options(self._preset_options())
+            self.pick_preset.value = self._current_preset()
+            self.edit_pick.set_options(self._edit_options())
 
     def action_duplicate(self) -> None:
-        editor = self.query_one("#editor", TextArea)
-        text = editor.text
+        text = self.editor.text
         match = _NAME_LINE.search(text)
         old = match.group(1) if match else self.kind
         new_name = f"{old}-copy"
@@ -376,7 +372,7 @@ class TemplatesScreen(SheetScreen):
         else:
             text = f'name = "{new_name}"\n' + text
         self.editing_path = None
-        editor.load_text(text)
+        self.editor.load_text(text)
         self.validate()
         self.notify(f"Copy named {new_name!r}: edit it, then Save & use.", timeout=3)
 
@@ -422,21 +418,6 @@ class TemplatesScreen(SheetScreen):
             self.refresh_preview()
 
         self.app.push_screen(ConfirmSheet(f"Delete {path}?", yes="Delete"), answered)
-
-    @on(Button.Pressed, "#edit-save")
-    def _save_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.action_save()
-
-    @on(Button.Pressed, "#edit-duplicate")
-    def _duplicate_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.action_duplicate()
-
-    @on(Button.Pressed, "#edit-more")
-    def _more_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.action_more()
 
     def commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand("Save & use template", "Write it and use it (ctrl+s)", self.action_save)

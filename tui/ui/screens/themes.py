@@ -64,7 +64,7 @@ class ThemeScreen(SheetScreen):
                 option_list.highlighted = index
         problems = load_themes()[1]
         self.query_one("#theme-problems", Static).update(
-            "\n".join(f"Not used: {p}" for p in problems)
+            "\n".join(f"Not used: {p.short}" for p in problems)
         )
         self.query_one("#theme-problems").display = bool(problems)
         option_list.focus()
