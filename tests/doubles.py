@@ -12,7 +12,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.engine.protocol import (
     Failed,
@@ -25,6 +25,13 @@ from tui.engine.protocol import (
     SamplingParams,
     TextChunk,
 )
+
+if TYPE_CHECKING:
+    from tui.chat.resume import StateEngine
+    from tui.chat.session import Engine
+
+#: First word of the state files the double writes (the real engine's are llama.cpp's).
+STATE_MAGIC = "burrow-scripted-state"
 
 DEFAULT_ANSWER = (
     "The sky looks blue because air scatters **short wavelengths** of sunlight more than "
@@ -55,6 +62,8 @@ class ScriptedEngine:
         self._params: LoadParams | None = None
         self._info: ModelInfo | None = None
         self.last_crash: Any = None
+        self.cached_tokens = 0
+        """Tokens of the last prompt and answer (what the engine's KV cache would hold)."""
         self.fallbacks: list[str] = []
 
     # state ----------------------------------------------------------------------
@@ -133,10 +142,23 @@ class ScriptedEngine:
         return self.count_tokens(prompt, add_bos=add_bos)
 
     def save_state(self, path: str | Path) -> int:
-        raise NotImplementedError("the scripted engine keeps no KV cache")
+        """Write the tokens the double holds (its last prompt and answer) to a small file,
+        as the engine writes its KV cache, so the session's save path really runs."""
+        target = Path(path).expanduser()
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target.write_text(f"{STATE_MAGIC} {self.cached_tokens}\n", encoding="utf-8")
+        return self.cached_tokens
 
     def load_state(self, path: str | Path) -> int:
-        raise NotImplementedError("the scripted engine keeps no KV cache")
+        """Read back a file :meth:`save_state` wrote; refuse anything else, as llama.cpp does."""
+        target = Path(path).expanduser()
+        if not target.is_file():
+            raise ValueError(f"{target}: no such state file")
+        magic, _, count = target.read_text(encoding="utf-8").partition(" ")
+        if magic != STATE_MAGIC or not count.strip().isdigit():
+            raise ValueError(f"{target}: not a state the scripted engine wrote")
+        self.cached_tokens = int(count)
+        return self.cached_tokens
 
     def system_info(self) -> dict[str, Any]:
         return {"engine": "scripted test double"}
@@ -164,7 +186,12 @@ class ScriptedEngine:
         )
 
     def generate(
-        self, prompt: Prompt, params: SamplingParams | None = None, *, add_bos: bool = True
+        self,
+        prompt: Prompt,
+        params: SamplingParams | None = None,
+        *,
+        add_bos: bool = True,
+        send_every: float = 0.0,  # the double sends piece by piece
     ) -> Iterator[GenerationEvent]:
         if self._info is None:
             yield Failed("no model loaded", "no_model")
@@ -188,6 +215,7 @@ class ScriptedEngine:
             yield TextChunk(piece)
             if self.delay:
                 self._cancel.wait(self.delay)
+        self.cached_tokens = self.count_tokens(prompt, add_bos=add_bos) + len(out)
         yield Finished("".join(out), self._stats(prompt, len(out), reason))
 
     async def agenerate(
@@ -203,3 +231,10 @@ class ScriptedEngine:
             yield event
             # Give the UI a turn between words, as the real worker's pipe does.
             await asyncio.sleep(self.delay if self.delay else 0)
+
+
+if TYPE_CHECKING:
+    # mypy checks the double against what the session and the state cache need of the
+    # real engine, so the two cannot drift apart unnoticed.
+    _engine: Engine = ScriptedEngine()
+    _state_engine: StateEngine = ScriptedEngine()

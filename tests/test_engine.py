@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tui.engine.client import EngineClient, EngineError
+from tui.engine.generation import SEND_EVERY, find_stop, held_back
 from tui.engine.protocol import (
     Failed,
     Finished,
@@ -27,7 +28,6 @@ from tui.engine.protocol import (
     SamplingParams,
     TextChunk,
 )
-from tui.engine.worker import CHUNK_EVERY, _held_back
 
 pytestmark = pytest.mark.slow
 
@@ -107,12 +107,12 @@ def test_streams_text_and_stats(client: EngineClient) -> None:
 
 
 def test_text_comes_in_pieces_that_count_their_tokens(client: EngineClient) -> None:
-    """The worker sends at most one piece per CHUNK_EVERY seconds, the first at once (each
+    """The worker sends at most one piece per SEND_EVERY seconds, the first at once (each
     message wakes two client threads on CPUs llama.cpp needs), and says how many tokens
     each holds."""
     params = SamplingParams(temperature=0.0, seed=1, max_tokens=64)
     events = list(client.generate(chat("Write a long story about a dragon."), params))
-    assert_pieces(events, CHUNK_EVERY, 40)
+    assert_pieces(events, SEND_EVERY, 40)
 
 
 def assert_pieces(events: list[GenerationEvent], every: float, at_least: int) -> None:
@@ -133,7 +133,7 @@ def test_a_request_may_ask_for_fewer_pieces(client: EngineClient) -> None:
     wakes two client threads, each preempting one of llama.cpp's when it has every core."""
     params = SamplingParams(temperature=0.0, seed=1, max_tokens=96)
     prompt = chat("Write a long story about a dragon.")
-    assert_pieces(list(client.generate(prompt, params, chunk_every=0.3)), 0.3, 60)
+    assert_pieces(list(client.generate(prompt, params, send_every=0.3)), 0.3, 60)
 
 
 def test_greedy_with_fixed_seed_repeats(client: EngineClient) -> None:
@@ -206,9 +206,15 @@ def test_multibyte_characters_are_never_split(client: EngineClient) -> None:
 
 
 def test_held_back_text_is_a_stop_prefix() -> None:
-    assert _held_back("Hello <|us", ("<|user|>",)) == 4
-    assert _held_back("Hello", ("<|user|>",)) == 0
-    assert _held_back("ab", ("abc", "b")) == 2
+    assert held_back("Hello <|us", ("<|user|>",)) == 4
+    assert held_back("Hello", ("<|user|>",)) == 0
+    assert held_back("ab", ("abc", "b")) == 2
+
+
+def test_find_stop_finds_the_earliest_stop_from_start() -> None:
+    assert find_stop("a<|user|>b</s>", ("</s>", "<|user|>"), 0) == 1
+    assert find_stop("a<|user|>b</s>", ("</s>", "<|user|>"), 2) == 10
+    assert find_stop("no stop here", ("</s>",), 0) is None
 
 
 def test_cancel_from_another_thread_stops_within_a_token(client: EngineClient) -> None:
@@ -425,3 +431,22 @@ async def test_async_cancel_from_another_task(client: EngineClient) -> None:
     client.cancel()
     final = await asyncio.wait_for(task, timeout=120)
     assert isinstance(final, Finished) and final.stats.stop_reason == "cancelled"
+
+
+def test_the_scripted_double_saves_and_restores_its_state(tmp_path: Path) -> None:
+    """The UI tests' engine double writes a real state file and reads it back, so the
+    session's save-and-restore path runs in them as it does with the engine."""
+    from doubles import ScriptedEngine
+
+    engine = ScriptedEngine(["one two three"])
+    engine.load(LoadParams(path="/models/fake.gguf"))
+    list(engine.generate("a question"))
+    held = engine.cached_tokens
+    assert held > 0
+    path = tmp_path / "states" / "conv1.kvstate"
+    assert engine.save_state(path) == held and path.is_file()
+    engine.cached_tokens = 0
+    assert engine.load_state(path) == held == engine.cached_tokens
+    path.write_text("something else")
+    with pytest.raises(ValueError):
+        engine.load_state(path)

@@ -161,7 +161,7 @@ class ChatSession:
         """Instant resume (issue 7): model states saved on leaving a conversation."""
         if hasattr(engine, "save_state") and not store.incognito:
             self.states = StateCache(engine, store)  # type: ignore[arg-type]
-        self.chunk_interval: float | Callable[[], float] = 0.0
+        self.delivery_interval: float | Callable[[], float] = 0.0
         """Deliver answer text at most this often (seconds, or a function asked each time):
         a screen passes its redraw interval so it wakes once per redraw, not once per token
         (0: every token as it comes)."""
@@ -169,6 +169,15 @@ class ChatSession:
         """Tokens the last answer found restored from a saved state (0: none)."""
         self._trim_from: int | None = None
         """Id of the first message kept after the context was last trimmed (issue 7)."""
+
+    @property
+    def chunk_interval(self) -> float | Callable[[], float]:
+        """The former name of :attr:`delivery_interval`, kept while callers move over."""
+        return self.delivery_interval
+
+    @chunk_interval.setter
+    def chunk_interval(self, value: float | Callable[[], float]) -> None:
+        self.delivery_interval = value
 
     # -- conversation ----------------------------------------------------------------------
 
@@ -519,7 +528,7 @@ class ChatSession:
         finished = False
         try:
             stream = self.engine.agenerate(
-                parts, params, add_bos=prompt.add_bos, interval=self.chunk_interval
+                parts, params, add_bos=prompt.add_bos, interval=self.delivery_interval
             )
             async for event in stream:
                 if isinstance(event, TextChunk):

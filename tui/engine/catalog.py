@@ -27,8 +27,8 @@ from typing import Any
 
 from tui import paths
 from tui.engine.bundled import bundled_model_path
-from tui.engine.client import EngineError
 from tui.engine.memory import ModelShape
+from tui.engine.process import EngineError
 
 SOURCES = ("burrow", "config", "home", "hf-cache", "bundled")
 _MAX_DEPTH = 6
@@ -190,7 +190,7 @@ def _run_reader(
         check=False,
     )
     if proc.returncode != 0:
-        from tui.engine.client import describe_exit
+        from tui.engine.process import describe_exit
 
         raise RuntimeError(describe_exit(proc.returncode)[1].replace("engine", "metadata reader"))
     result = json.loads(proc.stdout)

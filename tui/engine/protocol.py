@@ -8,8 +8,8 @@ one JSON object per line on its (private) stdout:
              ``{"id": 7, "ok": false, "error": "...", "kind": "load"}``
 - streaming: ``{"id": 8, "event": "prompt_done"}``, then
              ``{"id": 8, "event": "chunk", "text": "...", "tokens": 3}`` (the tokens it holds;
-             at most one chunk per ``worker.CHUNK_EVERY`` seconds, or per the request's
-             ``chunk_every`` if longer), then exactly one
+             at most one chunk per ``generation.SEND_EVERY`` seconds, or per the request's
+             ``send_every`` if longer), then exactly one
              ``{"id": 8, "event": "finished", "text": ..., "stats": {...}}`` or
              ``{"id": 8, "event": "failed", "error": "...", "kind": "..."}``
 - ``{"op": "cancel", "target": 8}`` is read by the worker's input thread at once, so it
@@ -194,6 +194,14 @@ class Failed:
 
 
 GenerationEvent: TypeAlias = TextChunk | Finished | Failed
+
+
+class RequestFailed(Exception):
+    """An expected failure of one request; ``kind`` travels to the client."""
+
+    def __init__(self, message: str, kind: str = "error") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def prompt_to_wire(prompt: Prompt) -> str | list[list[Any]]:

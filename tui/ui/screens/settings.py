@@ -1,7 +1,7 @@
 """The settings sheet: every sampler and runtime setting, with its range and help text.
 
 The rows come from :func:`tui.settings.setting_specs` (type, range, choices and the help text
-written under each field of :class:`tui.settings.Settings`), so a new setting shows up here
+declared with each field of :class:`tui.settings.Settings`), so a new setting shows up here
 without touching this file. A value is checked as it is typed, with the same rules
 ``burrow config set`` uses; an invalid one is refused in place with the reason.
 

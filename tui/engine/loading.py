@@ -1,0 +1,159 @@
+"""Opening a model file in the worker: the checks made before llama.cpp sees it, the load
+itself (with the CPU extra buffer types on or off), and what is reported about the model.
+
+A failure is a :class:`RequestFailed` of kind ``load`` whose message names the file and,
+when llama.cpp refused it, the line of its log that says why.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from tui.engine import gguf, memory
+from tui.engine.protocol import LoadParams, ModelInfo, RequestFailed
+
+LOG_ENV = "BURROW_ENGINE_LOG"
+
+
+def check_model_file(path: Path) -> gguf.GgufHeader:
+    """Everything we can tell about a model file before llama.cpp sees it."""
+    if not path.exists():
+        raise RequestFailed(f"{path}: file not found", "load")
+    if path.is_dir():
+        raise RequestFailed(f"{path}: is a directory, not a model file", "load")
+    if not path.is_file():
+        raise RequestFailed(f"{path}: not a regular file", "load")
+    try:
+        return gguf.read_header(path)
+    except gguf.GgufError as exc:
+        raise RequestFailed(f"{path}: {exc}", "load") from exc
+    except OSError as exc:
+        raise RequestFailed(f"{path}: cannot read it ({exc.strerror or exc})", "load") from exc
+
+
+def check_memory(path: Path, header: gguf.GgufHeader, params: LoadParams) -> None:
+    available = memory.available_bytes()
+    if available is None:
+        return
+    need = memory.estimate(header, params.n_ctx, params.n_batch)
+    if need.total_bytes > available:
+        fmt = memory.format_bytes
+        raise RequestFailed(
+            f"{path}: too large for the free memory: needs about {fmt(need.total_bytes)} "
+            f"(model {fmt(need.model_bytes)} + context cache {fmt(need.kv_cache_bytes)} "
+            f"for {params.n_ctx} tokens), only {fmt(available)} is available; "
+            "try a smaller context size or a smaller model",
+            "load",
+        )
+
+
+def model_info(
+    llm: Any,
+    path: Path,
+    header: gguf.GgufHeader,
+    n_ctx: int,
+    load_seconds: float,
+    extra_bufts: bool,
+    threads: tuple[int, int],
+) -> ModelInfo:
+    """What the client shows and needs of a model just loaded."""
+    import llama_cpp.llama_cpp as llama_lib
+
+    bos = llm.token_bos()
+    eos = llm.token_eos()
+    return ModelInfo(
+        path=str(path),
+        file_size=header.file_size,
+        load_seconds=load_seconds,
+        n_ctx=n_ctx,
+        n_ctx_train=header.arch_int("context_length"),
+        architecture=header.architecture,
+        name=_str_or_none(header.get("general.name")),
+        parameter_count=int(llama_lib.llama_model_n_params(llm.model)) or header.n_params,
+        size_label=header.size_label,
+        quantization=header.quantization,
+        has_chat_template=header.chat_template is not None,
+        chat_template=header.chat_template,
+        n_vocab=llm.n_vocab(),
+        bos_token=llm._model.token_get_text(bos) if bos >= 0 else None,
+        eos_token=llm._model.token_get_text(eos) if eos >= 0 else None,
+        add_bos=bool(llama_lib.llama_vocab_get_add_bos(llm._model.vocab)),
+        extra_bufts=extra_bufts,
+        n_threads=threads[0],
+        n_threads_batch=threads[1],
+    )
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def open_llama(
+    path: Path,
+    params: LoadParams,
+    extra_bufts: bool,
+    threads: tuple[int, int],
+    log_fd: int | None,
+) -> tuple[Any, float]:
+    """A verbose ``llama_cpp.Llama`` for ``path`` and the seconds it took to load."""
+    import llama_cpp
+    import llama_cpp.llama_cpp as llama_lib
+
+    original_defaults = llama_lib.llama_model_default_params
+
+    def model_defaults() -> Any:
+        # Llama() has no keyword for this field: set it where Llama() gets its params.
+        model_params = original_defaults()
+        model_params.use_extra_bufts = extra_bufts
+        return model_params
+
+    log_mark = _log_position(log_fd)
+    started = time.perf_counter()
+    llama_lib.llama_model_default_params = model_defaults
+    try:
+        llm = llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=params.n_ctx,
+            n_batch=params.n_batch,
+            n_threads=threads[0],
+            n_threads_batch=threads[1],
+            use_mmap=params.use_mmap,
+            use_mlock=params.use_mlock,
+            verbose=True,  # all of it goes to the log file
+        )
+    except (ValueError, RuntimeError, OSError) as exc:
+        detail = _log_error_since(log_mark) or str(exc)
+        raise RequestFailed(f"{path}: llama.cpp could not load it: {detail}", "load") from exc
+    finally:
+        llama_lib.llama_model_default_params = original_defaults
+    return llm, time.perf_counter() - started
+
+
+def _log_position(log_fd: int | None) -> int:
+    if log_fd is None:
+        return 0
+    try:
+        return os.lseek(log_fd, 0, os.SEEK_END)
+    except OSError:
+        return 0
+
+
+def _log_error_since(mark: int) -> str | None:
+    """The most telling line llama.cpp logged since ``mark`` (it explains load failures)."""
+    log_path = os.environ.get(LOG_ENV)
+    if not log_path:
+        return None
+    try:
+        with open(log_path, "rb") as handle:
+            handle.seek(mark)
+            lines = handle.read(256 * 1024).decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        low = line.lower()
+        if ("error" in low or "failed" in low or "invalid" in low) and "traceback" not in low:
+            return line.strip()[:300]
+    return None
