@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -20,6 +19,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+# Re-exported: the benchmarks take it from here with the helpers below.
+from tui.bench.results import median as median  # noqa: E402 - needs ROOT on the path
 
 
 @contextmanager
@@ -59,10 +61,6 @@ def percentile(values: Sequence[float], q: float) -> float:
     lo = int(k)
     hi = min(lo + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def median(values: Sequence[float]) -> float:
-    return float(statistics.median(values)) if values else 0.0
 
 
 def emit(result: dict[str, Any], rows: Sequence[tuple[str, str]], as_json: bool) -> None:

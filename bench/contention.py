@@ -12,7 +12,7 @@ median over neighbouring pairs, and the "amplification": the share of throughput
 the burner takes; more means each burst costs the model more than its own length (llama.cpp's
 threads wait for each other at every operation, so a thread displaced for a moment holds
 all of them up). This is the ceiling for any UI that draws while the model writes on a machine
-where llama.cpp has a thread on every core (issue 7).
+where llama.cpp has a thread on every core (its default on CPUs of up to four cores).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def burner(burst_ms: float, every: float) -> subprocess.Popen[bytes]:
 def measure(
     model: str, tokens: int, pairs: int, threads: int, burst_ms: float, every: float
 ) -> dict[str, Any]:
-    from tui.cli.bench import RawBaseline
+    from tui.bench.baseline import RawBaseline
 
     raw = RawBaseline(model, n_ctx=2048, n_threads=threads)
     try:

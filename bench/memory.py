@@ -23,7 +23,8 @@ MIB = 1024 * 1024
 
 
 async def measure(model: str, n_ctx: int, tokens: int, threads: int) -> dict[str, Any]:
-    from tui.cli.bench import RawBaseline, peak_rss_bytes, rss_bytes
+    from tui.bench.baseline import RawBaseline
+    from tui.bench.system import peak_rss_bytes, rss_bytes
     from tui.engine import gguf, memory
 
     app = make_app(model, n_ctx=n_ctx, max_tokens=tokens, n_threads=threads)

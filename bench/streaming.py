@@ -56,7 +56,7 @@ QUESTION = (
 
 
 async def measure(model: str, tokens: int, runs: int, threads: int) -> dict[str, Any]:
-    from tui.cli.bench import RawBaseline
+    from tui.bench.baseline import RawBaseline
 
     app = make_app(model, max_tokens=tokens, n_threads=threads)
     paints = PaintRecorder(app)
@@ -88,46 +88,55 @@ async def measure(model: str, tokens: int, runs: int, threads: int) -> dict[str,
                     theirs.append(await asyncio.to_thread(raw.generate, prompt_text, tokens))
                     continue
                 progress(f"[{step}/{len(order)}] app, {tokens} tokens")
-                app.chat.action_new_chat()
-                await pilot.pause(0.1)
-                appends.reset()
-                paints.times.clear()
-                worker_pid = app.services.engine.worker_pid
-                cpu_app, cpu_worker = cpu_seconds(), cpu_seconds(worker_pid)
-                started = time.perf_counter()
-                await app_ask(pilot, app, QUESTION)
-                elapsed = time.perf_counter() - started
-                cpu_app = cpu_seconds() - cpu_app
-                cpu_worker = cpu_seconds(worker_pid) - cpu_worker
-                session = app.chat.session
-                path = session.path()
-                answer = path[-1]
-                stats = answer.stats or {}
+                ours.append(await app_run(pilot, app, paints, appends))
                 if not prompt_text:
-                    prompt_text = session.fit(path[:-1]).prompt.text
-                first_paint = paints.first_after(appends.times[0]) if appends.times else None
-                last_paint = paints.first_after(appends.times[-1]) if appends.times else None
-                n = int(stats.get("completion_tokens", 0))
-                span = (last_paint - first_paint) if first_paint and last_paint else 0.0
-                ours.append(
-                    {
-                        "tokens": n,
-                        "on_screen_tps": (n - 1) / span if span > 0 else 0.0,
-                        "worker_tps": float(stats.get("generation_tps", 0.0)),
-                        "frames": len(paints.times),
-                        "app_cpu_ms_per_token": 1000 * cpu_app / max(1, n),
-                        "app_cpu_share": cpu_app / elapsed,
-                        "worker_cpu_ms_per_token": 1000 * cpu_worker / max(1, n),
-                        "markdown_appends": len(appends.times),
-                        "ttft_on_screen_seconds": (first_paint - started) if first_paint else None,
-                        "redraw_interval_seconds": app.chat._pacer.interval,
-                        "ui_cpu_ms_per_redraw": 1000 * app.chat._pacer.cost,
-                    }
-                )
+                    session = app.chat.session
+                    prompt_text = session.fit(session.path()[:-1]).prompt.text
     finally:
         appends.close()
         if raw is not None:
             raw.close()
+    return summary(model, threads, runs, ours, theirs)
+
+
+async def app_run(
+    pilot: Any, app: Any, paints: PaintRecorder, appends: AppendRecorder
+) -> dict[str, Any]:
+    """One answer in a new chat, timed from the frames that show it."""
+    app.chat.action_new_chat()
+    await pilot.pause(0.1)
+    appends.reset()
+    paints.times.clear()
+    worker_pid = app.services.engine.worker_pid
+    cpu_app, cpu_worker = cpu_seconds(), cpu_seconds(worker_pid)
+    started = time.perf_counter()
+    await app_ask(pilot, app, QUESTION)
+    elapsed = time.perf_counter() - started
+    cpu_app = cpu_seconds() - cpu_app
+    cpu_worker = cpu_seconds(worker_pid) - cpu_worker
+    stats = app.chat.session.path()[-1].stats or {}
+    first_paint = paints.first_after(appends.times[0]) if appends.times else None
+    last_paint = paints.first_after(appends.times[-1]) if appends.times else None
+    n = int(stats.get("completion_tokens", 0))
+    span = (last_paint - first_paint) if first_paint and last_paint else 0.0
+    return {
+        "tokens": n,
+        "on_screen_tps": (n - 1) / span if span > 0 else 0.0,
+        "worker_tps": float(stats.get("generation_tps", 0.0)),
+        "frames": len(paints.times),
+        "app_cpu_ms_per_token": 1000 * cpu_app / max(1, n),
+        "app_cpu_share": cpu_app / elapsed,
+        "worker_cpu_ms_per_token": 1000 * cpu_worker / max(1, n),
+        "markdown_appends": len(appends.times),
+        "ttft_on_screen_seconds": (first_paint - started) if first_paint else None,
+        "redraw_interval_seconds": app.chat._pacer.interval,
+        "ui_cpu_ms_per_redraw": 1000 * app.chat._pacer.cost,
+    }
+
+
+def summary(
+    model: str, threads: int, runs: int, ours: list[dict[str, Any]], theirs: list[dict[str, Any]]
+) -> dict[str, Any]:
     on_screen = median([r["on_screen_tps"] for r in ours])
     worker = median([r["worker_tps"] for r in ours])
     raw_tps = median([r["tps"] for r in theirs])

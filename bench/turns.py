@@ -96,7 +96,7 @@ def new_session(model: str, n_ctx: int, answer_tokens: int, threads: int) -> tup
 async def prefix_reuse(
     model: str, turns: int, answer_tokens: int, threads: int, baseline: bool
 ) -> dict[str, Any]:
-    from tui.cli.bench import RawBaseline
+    from tui.bench.baseline import RawBaseline
 
     engine, session = new_session(model, 2048, answer_tokens, threads)
     raw: RawBaseline | None = None

@@ -3,6 +3,7 @@ speed: speed is measured by the benchmarks themselves, never in tests."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
 import stat
@@ -12,9 +13,14 @@ from typing import Any
 
 import pytest
 
+import tui.bench
 from tui import paths
+from tui.bench.results import BaselineFigures, BenchResult, compared, save_result
+from tui.bench.runs import Step, fit_prompt
+from tui.bench.system import DeviceInfo, peak_rss_bytes
+from tui.bench.table import format_table
 from tui.cli import main as burrow
-from tui.cli.bench import Progress, fit_prompt, format_table, peak_rss_bytes
+from tui.cli.bench import Progress
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
@@ -69,7 +75,7 @@ def test_table_shows_ratios_only_with_a_baseline() -> None:
         "generated_tokens": 128,
         "device": {"cpu": "cpu", "cores": 2, "llama_cpp_python": "0.3"},
     }
-    assert "raw llama-cpp-python" not in format_table(result)
+    assert "raw llama-cpp-python" not in format_table(BenchResult.from_dict(result))
     result["baseline"] = {
         "load_seconds": 0.4,
         "prompt_tps": 110.0,
@@ -78,8 +84,109 @@ def test_table_shows_ratios_only_with_a_baseline() -> None:
         "peak_rss_bytes": 100 * 2**20,
     }
     result["generation_tps_ratio"] = 20 / 21
-    table = format_table(result)
+    table = format_table(BenchResult.from_dict(result))
     assert "raw llama-cpp-python" in table and "0.952" in table
+
+
+def a_result() -> BenchResult:
+    return BenchResult(
+        model="/m/x.gguf",
+        model_name="x",
+        model_file_bytes=10 * 2**20,
+        quantization="Q4_K_M",
+        n_ctx=2048,
+        threads=4,
+        extra_bufts=False,
+        repeat=3,
+        prompt_tokens=511,
+        generated_tokens=128,
+        load_seconds=0.25,
+        load_wall_seconds=0.3,
+        prompt_tps=100.0,
+        ttft_seconds=0.5,
+        generation_tps=20.0,
+        worker_generation_tps=21.0,
+        worker_peak_rss_bytes=200 * 2**20,
+        device=DeviceInfo(cpu="cpu", cores=2, llama_cpp_python="0.3", llama_cpp_system_info="CPU"),
+        measured_at="2026-01-01T00:00:00+0000",
+    )
+
+
+def test_result_json_keeps_its_keys_and_their_order() -> None:
+    """``burrow bench --json`` and the saved files: the baseline's keys only with a baseline."""
+    plain = a_result().to_dict()
+    assert list(plain) == [
+        "model", "model_name", "model_file_bytes", "quantization", "n_ctx", "threads",
+        "extra_bufts", "repeat", "prompt_tokens", "generated_tokens", "load_seconds",
+        "load_wall_seconds", "prompt_tps", "ttft_seconds", "generation_tps",
+        "worker_generation_tps", "worker_peak_rss_bytes", "device", "measured_at",
+    ]  # fmt: skip
+    assert list(plain["device"]) == [
+        "cpu", "machine", "cores", "system", "python", "memory_total_bytes", "android",
+        "llama_cpp_python", "llama_cpp_system_info",
+    ]  # fmt: skip
+    base = BaselineFigures(0.5, 125.0, 0.4, 25.0, 100 * 2**20)
+    full = compared(a_result(), base).to_dict()
+    assert list(full)[len(plain) :] == [
+        "baseline", "load_ratio", "prompt_tps_ratio", "ttft_ratio", "generation_tps_ratio",
+        "worker_peak_rss_ratio",
+    ]  # fmt: skip
+    assert full["baseline"]["peak_rss_bytes"] == 100 * 2**20
+    assert full["load_ratio"] == 0.5 and full["generation_tps_ratio"] == 0.8
+    assert full["worker_peak_rss_ratio"] == 2.0
+    assert BenchResult.from_dict(json.loads(json.dumps(full))).to_dict() == full
+
+
+def test_ratio_against_a_zero_figure_is_none() -> None:
+    full = compared(a_result(), BaselineFigures(0.0, 0.0, 0.0, 0.0, None)).to_dict()
+    assert full["load_ratio"] is None and full["generation_tps_ratio"] is None
+    assert "worker_peak_rss_ratio" not in full
+
+
+def test_saved_result_is_private_and_has_no_saved_to() -> None:
+    path = save_result(a_result())
+    assert path.parent == paths.bench_dir() and path.name.endswith("-x.json")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text()) == a_result().to_dict()
+    assert tui.bench.results.saved_results() == [a_result()]
+
+
+def test_table_of_a_full_result() -> None:
+    table = format_table(compared(a_result(), BaselineFigures(0.5, 125.0, 0.4, 25.0, 2**27)))
+    assert table.splitlines() == [
+        "                                       Burrow  raw llama-cpp-python  ratio",
+        "load time (s)                           0.250                 0.500  0.500",
+        "prompt processing (511 tok), tok/s      100.0                 125.0  0.800",
+        "time to first token (s)                 0.500                 0.400  1.250",
+        "generation (128 tok), tok/s              20.0                  25.0  0.800",
+        "worker peak memory                  200.0 MiB             128.0 MiB  1.562",
+        "",
+        "model x.gguf · ctx 2048 · 4 threads · extra buffer types off · median of 3",
+        "device cpu · 2 cores · llama-cpp-python 0.3",
+    ]
+
+
+def test_step_line_draws_a_bar() -> None:
+    assert Step(1, 4, "warming up").line() == "bench [#####---------------] 1/4 warming up"
+    assert Step(4, 4, "done").line().startswith("bench [" + "#" * 20 + "]")
+
+
+def test_bench_library_is_headless() -> None:
+    """The benchmark library draws nothing: it imports no Textual, Rich, app or CLI (what it
+    does import, the engine and paths, is checked the same way by test_headless)."""
+    banned = ("textual", "rich", "tui.ui", "tui.cli")
+    files = sorted(Path(tui.bench.__file__).parent.glob("*.py"))
+    assert len(files) >= 7, files
+    for file in files:
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                assert not name.startswith(banned), f"{file.name} imports {name}"
 
 
 @pytest.mark.slow

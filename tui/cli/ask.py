@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tui.chat.session import ChatSession
+    from tui.settings import Settings
 
 # Flags that name a setting, with the Settings field each one sets.
 _SETTING_FLAGS = {
@@ -60,50 +66,18 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
-    import sys
-
-    from tui.chat.presets import load_presets
-    from tui.chat.session import (
-        AnswerChunk,
-        AnswerFailed,
-        AnswerFinished,
-        AnswerStarted,
-        ChatSession,
-    )
-    from tui.chat.templates import load_templates
-    from tui.cli.common import CliError, UsageError, print_json
-    from tui.engine.catalog import ModelNotFoundError, choose_model
+    from tui.cli.common import CliError, UsageError
     from tui.engine.client import EngineClient, EngineError
     from tui.engine.protocol import LoadParams
-    from tui.settings import SettingsError, layered_settings, load_settings, validate_value
     from tui.store import NotFoundError, Store
 
     flags = _flags(args)
-    for key, value in flags.items():
-        try:
-            validate_value(key, value)
-        except SettingsError as exc:
-            option = next((o for o, k in _SETTING_FLAGS.items() if k == key), key)
-            raise UsageError(f"--{option.replace('_', '-')}: {exc}") from exc
-    base, _ = load_settings()
-    try:
-        model_path = choose_model(args.model, base.default_model, base.model_dirs)
-    except ModelNotFoundError as exc:
-        raise CliError(str(exc)) from exc
-    settings, problems = layered_settings(model=model_path, flags=flags)
-    for problem in problems:
-        print(f"burrow: warning: {problem}", file=sys.stderr)
-
+    _validate(flags)
+    model_path, settings = _settings(args, flags)
     # Everything that can be refused is checked before the model loads.
     if args.continue_id is not None and args.no_save:
         raise UsageError("--continue and --no-save do not go together")
-    templates, _ = load_templates()
-    presets, _ = load_presets()
-    if args.template and args.template not in templates:
-        raise UsageError(f"no template named {args.template!r} (burrow templates list)")
-    if args.preset and args.preset not in presets:
-        raise UsageError(f"no preset named {args.preset!r}")
+    templates, presets = _templates_and_presets(args)
 
     store = Store.open_incognito() if args.no_save else Store.open()
     engine = EngineClient()
@@ -117,62 +91,149 @@ def run(args: argparse.Namespace) -> int:
             engine.load(LoadParams(path=str(model_path), **settings.load_params()))
         except EngineError as exc:
             raise CliError(str(exc)) from exc
-        session = ChatSession(
-            engine, store, settings, templates=templates, presets=presets, flags=flags
-        )
-        if args.continue_id is not None:
-            session.open_conversation(args.continue_id)
-            if args.template:
-                session.set_template(args.template)
-            if args.system is not None:
-                session.set_system_prompt(args.system)
-        else:
-            session.new_conversation(
-                template=args.template, system_prompt=args.system, preset=args.preset
-            )
-
-        result: dict[str, Any] = {}
-
-        async def stream() -> None:
-            async for event in session.ask(args.question):
-                if isinstance(event, AnswerStarted):
-                    if event.notice:
-                        print(f"burrow: {event.notice}", file=sys.stderr)
-                    result["context"] = {
-                        "tokens_used": event.context.tokens_used,
-                        "n_ctx": event.context.n_ctx,
-                        "dropped_messages": event.context.dropped_messages,
-                    }
-                elif isinstance(event, AnswerChunk):
-                    if not args.json:
-                        sys.stdout.write(event.text)
-                        sys.stdout.flush()
-                elif isinstance(event, AnswerFinished):
-                    result["answer"] = event.text
-                    result["status"] = event.status
-                    result["stats"] = event.stats.to_dict()
-                elif isinstance(event, AnswerFailed):
-                    result["error"] = event.message
-
-        asyncio.run(stream())
+        session = _session(args, engine, store, settings, templates, presets, flags)
+        result = _ask(args, session)
         if "error" in result:
             raise CliError(result["error"])
-        model = engine.model
-        if args.json:
-            print_json(
-                {
-                    "answer": result.get("answer", ""),
-                    "status": result.get("status"),
-                    "stats": result.get("stats"),
-                    "context": result.get("context"),
-                    "model": model.path if model else str(model_path),
-                    "template": session.template_name,
-                    "conversation_id": None if args.no_save else session.conversation_id,
-                }
-            )
-        else:
-            sys.stdout.write("\n")
+        _print_result(args, result, session, str(model_path))
         return 0
     finally:
         engine.shutdown()
         store.close()
+
+
+def _validate(flags: dict[str, Any]) -> None:
+    """Refuse a bad setting flag by its option's name."""
+    from tui.cli.common import UsageError
+    from tui.settings import SettingsError, validate_value
+
+    for key, value in flags.items():
+        try:
+            validate_value(key, value)
+        except SettingsError as exc:
+            option = next((o for o, k in _SETTING_FLAGS.items() if k == key), key)
+            raise UsageError(f"--{option.replace('_', '-')}: {exc}") from exc
+
+
+def _settings(args: argparse.Namespace, flags: dict[str, Any]) -> tuple[Path, Settings]:
+    """The model to load and the settings for it (config, the model's own, the flags);
+    problems in the layers are warnings on stderr."""
+    import sys
+
+    from tui.cli.common import CliError
+    from tui.engine.catalog import ModelNotFoundError, choose_model
+    from tui.settings import layered_settings, load_settings
+
+    base, _ = load_settings()
+    try:
+        model_path = choose_model(args.model, base.default_model, base.model_dirs)
+    except ModelNotFoundError as exc:
+        raise CliError(str(exc)) from exc
+    settings, problems = layered_settings(model=model_path, flags=flags)
+    for problem in problems:
+        print(f"burrow: warning: {problem}", file=sys.stderr)
+    return model_path, settings
+
+
+def _templates_and_presets(args: argparse.Namespace) -> tuple[Any, Any]:
+    """Every template and preset, refusing a ``--template`` or ``--preset`` name not among
+    them."""
+    from tui.chat.presets import load_presets
+    from tui.chat.templates import load_templates
+    from tui.cli.common import UsageError
+
+    templates, _ = load_templates()
+    presets, _ = load_presets()
+    if args.template and args.template not in templates:
+        raise UsageError(f"no template named {args.template!r} (burrow templates list)")
+    if args.preset and args.preset not in presets:
+        raise UsageError(f"no preset named {args.preset!r}")
+    return templates, presets
+
+
+def _session(
+    args: argparse.Namespace,
+    engine: Any,
+    store: Any,
+    settings: Settings,
+    templates: Any,
+    presets: Any,
+    flags: dict[str, Any],
+) -> ChatSession:
+    """A session on the conversation ``--continue`` names, else on a new one."""
+    from tui.chat.session import ChatSession
+
+    session = ChatSession(
+        engine, store, settings, templates=templates, presets=presets, flags=flags
+    )
+    if args.continue_id is not None:
+        session.open_conversation(args.continue_id)
+        if args.template:
+            session.set_template(args.template)
+        if args.system is not None:
+            session.set_system_prompt(args.system)
+    else:
+        session.new_conversation(
+            template=args.template, system_prompt=args.system, preset=args.preset
+        )
+    return session
+
+
+def _ask(args: argparse.Namespace, session: ChatSession) -> dict[str, Any]:
+    """Ask the question, streaming the answer to stdout (unless ``--json``); what the
+    answer's events said: context, answer, status, stats, or error."""
+    import asyncio
+    import sys
+
+    from tui.chat.session import AnswerChunk, AnswerFailed, AnswerFinished, AnswerStarted
+
+    result: dict[str, Any] = {}
+
+    async def stream() -> None:
+        async for event in session.ask(args.question):
+            if isinstance(event, AnswerStarted):
+                if event.notice:
+                    print(f"burrow: {event.notice}", file=sys.stderr)
+                result["context"] = {
+                    "tokens_used": event.context.tokens_used,
+                    "n_ctx": event.context.n_ctx,
+                    "dropped_messages": event.context.dropped_messages,
+                }
+            elif isinstance(event, AnswerChunk):
+                if not args.json:
+                    sys.stdout.write(event.text)
+                    sys.stdout.flush()
+            elif isinstance(event, AnswerFinished):
+                result["answer"] = event.text
+                result["status"] = event.status
+                result["stats"] = event.stats.to_dict()
+            elif isinstance(event, AnswerFailed):
+                result["error"] = event.message
+
+    asyncio.run(stream())
+    return result
+
+
+def _print_result(
+    args: argparse.Namespace, result: dict[str, Any], session: ChatSession, model_path: str
+) -> None:
+    """With ``--json`` the one JSON object; else end the streamed answer's line."""
+    import sys
+
+    from tui.cli.common import print_json
+
+    if not args.json:
+        sys.stdout.write("\n")
+        return
+    model = session.engine.model
+    print_json(
+        {
+            "answer": result.get("answer", ""),
+            "status": result.get("status"),
+            "stats": result.get("stats"),
+            "context": result.get("context"),
+            "model": model.path if model else model_path,
+            "template": session.template_name,
+            "conversation_id": None if args.no_save else session.conversation_id,
+        }
+    )

