@@ -76,7 +76,7 @@ class ChatScreen(Screen[None]):
         super().__init__()
         self.services = services
         self.session: ChatSession = services.new_session()
-        self._stream = AnswerStream(self, self._show_rate)
+        self.answer_stream = AnswerStream(self, self._show_rate)
         # The engine sends new text once per redraw, not once per token: fewer wake-ups.
         self.session.chunk_interval = self._redraw_interval
         self._start_incognito = incognito
@@ -128,9 +128,8 @@ class ChatScreen(Screen[None]):
     async def _sync_path(self) -> None:
         """Make the message views match the session's active path."""
         path = [m for m in self.session.path() if m.role != "system"]
-        await self.log_view.sync(
-            path, self._message_data, live=self._stream.view, removing=self._stream.forget
-        )
+        stream = self.answer_stream
+        await self.log_view.sync(path, self._message_data, live=stream.view, removing=stream.forget)
 
     def _after_conversation_change(self) -> None:
         """Reload everything that depends on which conversation is open."""
@@ -244,7 +243,7 @@ class ChatScreen(Screen[None]):
             view = MessageView(MessageData(event.assistant_message_id, "assistant", ""))
             await self.log_view.add(view)
         model = self.session.engine.model
-        self._stream.start(view, model.n_threads if model else None)
+        self.answer_stream.start(view, model.n_threads if model else None)
         self.log_view.anchor()
         self._refresh_title()
         if event.notice and event.notice != self._last_notice:
@@ -256,13 +255,13 @@ class ChatScreen(Screen[None]):
         )
 
     def _redraw_interval(self) -> float:
-        return self._stream.interval
+        return self.answer_stream.interval
 
     def _show_rate(self, tokens_per_second: float) -> None:
         self._status.tokens_per_second = tokens_per_second
 
     async def on_answer_chunk(self, message: Answer.Chunk) -> None:
-        await self._stream.add(message.event.text, message.event.tokens)
+        await self.answer_stream.add(message.event.text, message.event.tokens)
 
     async def on_answer_finished(self, message: Answer.Finished) -> None:
         event = message.event
@@ -282,7 +281,7 @@ class ChatScreen(Screen[None]):
             self._banner.show(f"The engine stopped: {event.message}", "Restart")
 
     async def _end_stream(self, status: str, meta: str) -> None:
-        view, unused = await self._stream.end()
+        view, unused = await self.answer_stream.end()
         if view is not None:
             view.update_data(replace(view.data, status=status, meta=meta))
         self.streaming = False
