@@ -129,8 +129,8 @@ async def app_run(
         "worker_cpu_ms_per_token": 1000 * cpu_worker / max(1, n),
         "markdown_appends": len(appends.times),
         "ttft_on_screen_seconds": (first_paint - started) if first_paint else None,
-        "redraw_interval_seconds": app.chat._pacer.interval,
-        "ui_cpu_ms_per_redraw": 1000 * app.chat._pacer.cost,
+        "redraw_interval_seconds": app.chat.answer_stream.pacer.interval,
+        "ui_cpu_ms_per_redraw": 1000 * app.chat.answer_stream.pacer.cost,
     }
 
 

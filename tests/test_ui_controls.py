@@ -18,7 +18,7 @@ from textual.widgets import Button
 from ui_helpers import ask, chat, make_app, views, wait_for, wait_ready
 
 from tui.ui.app import SHEETS, BurrowApp
-from tui.ui.screens.chat import format_stats
+from tui.ui.formatting import format_stats
 from tui.ui.screens.dialogs import ConfirmSheet, MessageActionsSheet
 from tui.ui.widgets.composer import Composer
 
@@ -142,21 +142,9 @@ async def test_every_action_is_in_the_command_palette(model_file: Path) -> None:
             "Previous branch",
             "Next branch",
             "Restart engine",
-            *(label for _m, _c, label in SHEETS.values()),
+            *SHEETS.values(),
         }
         assert expected <= titles
-
-
-async def test_sheets_that_do_not_exist_yet_say_so(
-    model_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(SHEETS, "open_templates", ("no_such_sheet", "Nothing", "Templates"))
-    app = scripted(model_file)
-    async with app.run_test(size=(60, 30)) as pilot:
-        await wait_ready(pilot, app)
-        await app.run_action("open_templates")
-        await pilot.pause()
-        assert any("not available yet" in str(n.message) for n in app._notifications)
 
 
 async def test_a_missing_model_shows_why_and_offers_retry(tmp_path: Path) -> None:

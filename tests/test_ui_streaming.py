@@ -1,4 +1,4 @@
-"""How a streaming answer reaches the screen (issue 7): redraws paced to a CPU budget, the
+"""How a streaming answer reaches the screen: redraws paced to a CPU budget, the
 answer written like a page (text within rows held for it is a repaint of those rows alone;
 a layout only when the page turns), plain text for the block being written, Markdown for the
 rest.

@@ -170,15 +170,6 @@ class ChatSession:
         self._trim_from: int | None = None
         """Id of the first message kept after the context was last trimmed (issue 7)."""
 
-    @property
-    def chunk_interval(self) -> float | Callable[[], float]:
-        """The former name of :attr:`delivery_interval`, kept while callers move over."""
-        return self.delivery_interval
-
-    @chunk_interval.setter
-    def chunk_interval(self, value: float | Callable[[], float]) -> None:
-        self.delivery_interval = value
-
     # -- conversation ----------------------------------------------------------------------
 
     @property

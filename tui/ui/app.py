@@ -7,7 +7,6 @@ creates them and connects them to the headless core (:class:`tui.ui.services.Ser
 from __future__ import annotations
 
 import gc
-import importlib
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
@@ -18,18 +17,15 @@ from textual.screen import Screen
 
 from tui.ui.messages import ModelStateChanged
 from tui.ui.screens.chat import ChatScreen
-from tui.ui.services import Services
+from tui.ui.services import NoModelError, Services
 
-#: action name -> (module in tui/ui/screens, class name, what it is). The screens are built
-#: by issue 6; until a module exists the action says so instead of failing. Each class is
-#: constructed as ``cls(services)``; whatever it dismisses with is handed to
-#: :meth:`BurrowApp.sheet_closed`.
-SHEETS: dict[str, tuple[str, str, str]] = {
-    "open_settings": ("settings", "SettingsScreen", "Settings"),
-    "open_models": ("models", "ModelsScreen", "Models"),
-    "open_templates": ("templates", "TemplatesScreen", "Templates"),
-    "open_history": ("history", "HistoryScreen", "History"),
-    "pick_theme": ("themes", "ThemeScreen", "Themes"),
+#: The app's action that opens each sheet -> the sheet's name in the command palette.
+SHEETS: dict[str, str] = {
+    "open_settings": "Settings",
+    "open_models": "Models",
+    "open_templates": "Templates",
+    "open_history": "History",
+    "pick_theme": "Themes",
 }
 
 
@@ -75,8 +71,8 @@ class BurrowApp(App[int]):
     def _freeze_startup_heap(self) -> None:
         """Take what start-up built (modules, styles, the first screen) out of the garbage
         collector's way. Each full collection scanned all of it: ~50 ms of the UI thread,
-        about twice per answer, taken from the model while it writes (issue 7). Objects made
-        later are collected as usual."""
+        about twice per answer, taken from the model while it writes. Objects made later are
+        collected as usual."""
         gc.collect()
         gc.freeze()
 
@@ -89,8 +85,6 @@ class BurrowApp(App[int]):
     @work(thread=True, group="model", exclusive=True, exit_on_error=False)
     def load_model(self, path: str | None = None) -> None:
         """Load ``path`` (default: the start-up choice) in the engine worker, off the UI."""
-        from tui.ui.services import NoModelError
-
         try:
             if path is None:
                 path = self.services.choose_model().path
@@ -128,7 +122,7 @@ class BurrowApp(App[int]):
             return
         self.call_from_thread(self.load_model)
 
-    # sheets from issue 6 ----------------------------------------------------------
+    # sheets ------------------------------------------------------------------------
 
     def show_welcome(self) -> None:
         """No model anywhere: say where to put one (tui/ui/screens/welcome.py)."""
@@ -142,40 +136,41 @@ class BurrowApp(App[int]):
         elif isinstance(result, str) and result:
             self.load_model(result)
 
-    def _open_sheet(self, action: str) -> None:
-        module_name, class_name, label = SHEETS[action]
-        try:
-            module = importlib.import_module(f"tui.ui.screens.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"tui.ui.screens.{module_name}":
-                raise
-            self.notify(f"{label}: not available yet.", severity="warning")
-            return
-        screen_class: Callable[[Services], Screen[Any]] = getattr(module, class_name)
-        self.push_screen(
-            screen_class(self.services),
-            lambda result: self.sheet_closed(action, result),
-        )
+    # The sheets are imported when first opened, not before the app's first frame.
 
-    def sheet_closed(self, action: str, result: Any) -> None:
+    def _open_sheet(self, screen_class: Callable[[Services], Screen[Any]]) -> None:
+        """Show a sheet; whatever it dismisses with goes to :meth:`sheet_closed`."""
+        self.push_screen(screen_class(self.services), self.sheet_closed)
+
+    def sheet_closed(self, result: Any) -> None:
         """A sheet was dismissed: settings, template or history may have changed."""
         if self.chat is not None:
-            self.chat.sheet_closed(action, result)
+            self.chat.sheet_closed(result)
 
     def action_open_settings(self) -> None:
-        self._open_sheet("open_settings")
+        from tui.ui.screens.settings import SettingsScreen
+
+        self._open_sheet(SettingsScreen)
 
     def action_open_models(self) -> None:
-        self._open_sheet("open_models")
+        from tui.ui.screens.models import ModelsScreen
+
+        self._open_sheet(ModelsScreen)
 
     def action_open_templates(self) -> None:
-        self._open_sheet("open_templates")
+        from tui.ui.screens.templates import TemplatesScreen
+
+        self._open_sheet(TemplatesScreen)
 
     def action_open_history(self) -> None:
-        self._open_sheet("open_history")
+        from tui.ui.screens.history import HistoryScreen
+
+        self._open_sheet(HistoryScreen)
 
     def action_pick_theme(self) -> None:
-        self._open_sheet("pick_theme")
+        from tui.ui.screens.themes import ThemeScreen
+
+        self._open_sheet(ThemeScreen)
 
     # command palette ---------------------------------------------------------------
 
@@ -185,7 +180,7 @@ class BurrowApp(App[int]):
             yield from chat.commands()
         elif callable(getattr(screen, "commands", None)):
             yield from screen.commands()  # type: ignore[attr-defined]  # a sheet's own actions
-        for action, (_module, _cls, label) in SHEETS.items():
+        for action, label in SHEETS.items():
             yield SystemCommand(label, f"Open {label.lower()}", getattr(self, f"action_{action}"))
         yield SystemCommand(
             "Restart engine",

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Literal
 from textual.message import Message
 
 if TYPE_CHECKING:  # the session (templates, store, engine protocol) loads after the first frame
-    from tui.chat.session import AnswerChunk, AnswerFailed, AnswerFinished, AnswerStarted
+    from tui.chat.session import (
+        AnswerChunk,
+        AnswerFailed,
+        AnswerFinished,
+        AnswerStarted,
+        SessionEvent,
+    )
 
 ModelState = Literal["none", "loading", "ready", "failed"]
 
@@ -34,6 +40,19 @@ class ModelStateChanged(Message):
 
 class Answer:
     """The answer lifecycle: Started, then Chunk..., then exactly one of Finished or Failed."""
+
+    @staticmethod
+    def of(event: SessionEvent) -> Message:
+        """The message that carries one of the session's answer events."""
+        from tui.chat.session import AnswerChunk, AnswerFailed, AnswerFinished
+
+        if isinstance(event, AnswerChunk):
+            return Answer.Chunk(event)
+        if isinstance(event, AnswerFinished):
+            return Answer.Finished(event)
+        if isinstance(event, AnswerFailed):
+            return Answer.Failed(event)
+        return Answer.Started(event)
 
     class Started(Message, bubble=False):
         def __init__(self, event: AnswerStarted) -> None:

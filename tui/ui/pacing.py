@@ -1,4 +1,4 @@
-"""How often a streaming answer is redrawn: a CPU budget for the UI (issue 7).
+"""How often a streaming answer is redrawn: a CPU budget for the UI.
 
 On a phone the UI shares the CPU cores with llama.cpp, and every millisecond the app spends
 drawing is taken from the model. Worse, llama.cpp's threads meet at a barrier after every

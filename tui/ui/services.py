@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tui.chat.session import ChatSession
+    from tui.engine.client import EngineClient
+    from tui.engine.protocol import LoadParams
     from tui.settings import Settings
+    from tui.store import Conversation
     from tui.store.store import Store
 
 
@@ -32,13 +35,14 @@ class Services:
     """Owns the engine client, the history store and the settings.
 
     ``engine`` may be any object with the ``EngineClient`` API: tests pass a scripted double
-    (``tests/doubles.py``) so pictures of the screen have fixed text.
+    (``tests/doubles.py``) so pictures of the screen have fixed text. It is typed as the
+    real client, whose API the double copies.
     """
 
     def __init__(
         self,
         *,
-        engine: Any | None = None,
+        engine: EngineClient | None = None,
         store: Store | None = None,
         settings: Settings | None = None,
         model: str | None = None,
@@ -51,7 +55,7 @@ class Services:
         self._sessions: list[ChatSession] = []
 
     @property
-    def engine(self) -> Any:
+    def engine(self) -> EngineClient:
         if self._engine is None:
             from tui.engine.client import EngineClient
 
@@ -93,14 +97,14 @@ class Services:
 
     # conversations -------------------------------------------------------------
 
-    def list_conversations(self, limit: int = 200) -> list[Any]:
+    def list_conversations(self, limit: int = 200) -> list[Conversation]:
         return list(self.store.list_conversations(limit=limit))
 
     def conversation_title(self, session: ChatSession) -> str:
         conversation = self.conversation(session)
         return conversation.title if conversation is not None else ""
 
-    def conversation(self, session: ChatSession) -> Any | None:
+    def conversation(self, session: ChatSession) -> Conversation | None:
         conversation_id = session.conversation_id
         if conversation_id is None:
             return None
@@ -148,7 +152,7 @@ class Services:
         except EngineError as exc:
             raise NoModelError(str(exc)) from exc
 
-    def load_params(self, path: str) -> Any:
+    def load_params(self, path: str) -> LoadParams:
         from tui.engine.protocol import LoadParams
 
         values = dict(self.settings.load_params())

@@ -79,13 +79,11 @@ class ConfirmSheet(ModalScreen[bool]):
         with Vertical(classes="sheet"):
             yield Static(self._question, classes="sheet--title", markup=False)
             with Grid():
-                yield Button(self._yes, id="confirm-yes", variant="error")
-                yield Button(self._no, id="confirm-no")
+                yield Button(
+                    self._yes, id="confirm-yes", variant="error", action="screen.dismiss(True)"
+                )
+                self._no_button = Button(self._no, id="confirm-no", action="screen.dismiss(False)")
+                yield self._no_button
 
     def on_mount(self) -> None:
-        self.query_one("#confirm-no", Button).focus()
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(event.button.id == "confirm-yes")
+        self._no_button.focus()

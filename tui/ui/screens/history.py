@@ -10,56 +10,29 @@ history after a typed confirmation. Exports, imports and wipes run in workers to
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.content import Content
 from textual.widgets import Button, Input, OptionList, Static
-from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from tui import paths
 from tui.ui.screens.dialogs import ConfirmSheet, MessageActionsSheet
+from tui.ui.widgets.history_results import END, START, HistoryResults, Row
 from tui.ui.widgets.sheets import SheetScreen, TextPromptSheet
 
 if TYPE_CHECKING:
-    from tui.store import Conversation, SearchHit
+    from tui.store import ImportResult, Store
     from tui.ui.services import Services
 
-START, END = "\x01", "\x02"
-"""Marks the store puts around matched words; turned into highlighted text here."""
 WIPE_WORD = "wipe"
 
-
-@dataclass(frozen=True)
-class Row:
-    conversation_id: int
-    message_id: int | None
-    title: str
-    pinned: bool = False
-    tag: str | None = None
-
-
-def highlighted(text: str, style: str = "bold reverse") -> Content:
-    """``text`` with the parts between START and END marks in ``style``."""
-    pieces: list[str | tuple[str, str]] = []
-    rest = text
-    while START in rest:
-        before, _, tail = rest.partition(START)
-        match, _, rest = tail.partition(END)
-        pieces += [before, (match, style)]
-    pieces.append(rest)
-    return Content.assemble(*pieces)
-
-
-def _when(timestamp: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+R = TypeVar("R")
 
 
 class HistoryScreen(SheetScreen):
@@ -82,30 +55,37 @@ class HistoryScreen(SheetScreen):
     def __init__(self, services: Services) -> None:
         super().__init__()
         self.services = services
-        self.rows: list[Row] = []
         self.export_dir: Path = paths.exports_dir()
         self.searches = 0
         """How many result lists have been shown: tests wait on it."""
         self.busy = 0
-        """Exports, imports and wipes running: tests wait on it."""
+        """Deletes, exports, imports and wipes running: tests wait on it."""
         self._opened: dict[str, Any] | None = None
 
     def compose_body(self) -> ComposeResult:
-        yield Input(placeholder="Search all conversations…", id="history-search")
-        yield Static("", id="history-info", markup=False)
-        yield OptionList(id="history-results")
+        self._query = Input(placeholder="Search all conversations…", id="history-search")
+        yield self._query
+        self._info = Static("", id="history-info", markup=False)
+        yield self._info
+        self._results = HistoryResults(id="history-results")
+        yield self._results
         with Horizontal(classes="actions"):
-            yield Button("Open", id="history-open", variant="primary")
-            yield Button("Actions", id="history-manage")
-            yield Button("More", id="history-more")
+            yield Button("Open", id="history-open", variant="primary", action="screen.open")
+            yield Button("Actions", id="history-manage", action="screen.manage")
+            yield Button("More", id="history-more", action="screen.more")
 
     def on_mount(self) -> None:
-        self.query_one("#history-search").focus()
+        self._query.focus()
         self.refresh_results()
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         return self.services.store
+
+    @property
+    def rows(self) -> list[Row]:
+        """What each result opens, in the list's order."""
+        return self._results.rows
 
     # searching ---------------------------------------------------------------------
 
@@ -117,10 +97,10 @@ class HistoryScreen(SheetScreen):
     def _search_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         if self.rows:
-            self.query_one(OptionList).focus()
+            self._results.focus()
 
     def refresh_results(self, debounce: float = 0.0) -> None:
-        self._search(self.query_one("#history-search", Input).value, debounce)
+        self._search(self._query.value, debounce)
 
     @work(thread=True, group="search", exclusive=True, exit_on_error=False)
     def _search(self, query: str, debounce: float) -> None:
@@ -143,75 +123,32 @@ class HistoryScreen(SheetScreen):
 
     def _show_error(self, reason: str) -> None:
         self.searches += 1
-        self.query_one("#history-info", Static).update(f"Search failed: {reason}")
+        self._info.update(f"Search failed: {reason}")
 
     def _show(self, query: str, found: list[Any]) -> None:
         self.searches += 1
-        option_list = self.query_one(OptionList)
-        option_list.clear_options()
-        self.rows = []
+        count = len(found)
         if not query or query.startswith("tag:"):
-            for conversation in found:
-                self._add_conversation(option_list, conversation)
+            self._results.show_conversations(found)
             what = f"with tag {query[4:].strip()!r}" if query else "saved"
-            count = len(found)
-            self.query_one("#history-info", Static).update(
+            self._info.update(
                 f"{count} conversation{'s' if count != 1 else ''} {what}. "
                 "Type to search every message."
                 if count
                 else f"No conversations {what} yet."
             )
         else:
-            for hit in found:
-                self._add_hit(option_list, hit)
-            count = len(found)
-            self.query_one("#history-info", Static).update(
+            self._results.show_hits(found)
+            self._info.update(
                 f"{count} match{'es' if count != 1 else ''} for {query!r}"
                 + (". Tap one to open it there." if count else ".")
             )
-        if self.rows:
-            option_list.highlighted = 0
-
-    def _add_conversation(self, option_list: OptionList, conversation: Conversation) -> None:
-        self.rows.append(
-            Row(
-                conversation.id,
-                None,
-                conversation.title,
-                conversation.pinned,
-                conversation.tag,
-            )
-        )
-        details = f"{_when(conversation.updated_at)} · {conversation.message_count} messages"
-        if conversation.tag:
-            details += f" · #{conversation.tag}"
-        label = Content.assemble(
-            ("📌 " if conversation.pinned else "", ""),
-            (conversation.title or "Untitled", "bold"),
-            "\n",
-            (details, "dim"),
-        )
-        option_list.add_option(Option(label))
-
-    def _add_hit(self, option_list: OptionList, hit: SearchHit) -> None:
-        self.rows.append(Row(hit.conversation_id, hit.message_id, hit.conversation_title))
-        who = {"user": "You", "assistant": "Burrow", "system": "System"}.get(hit.role or "", "")
-        title = highlighted(hit.title_highlighted or hit.conversation_title or "Untitled")
-        snippet = highlighted(" ".join(hit.snippet.split()))
-        parts: list[Any] = [title.stylize("bold"), "\n"]
-        if who:
-            parts.append((f"{who}: ", "dim"))
-        parts.append(snippet)
-        option_list.add_option(Option(Content.assemble(*parts)))
 
     def current_row(self) -> Row | None:
-        index = self.query_one(OptionList).highlighted
-        if index is None or not 0 <= index < len(self.rows):
-            return None
-        return self.rows[index]
+        return self._results.current_row()
 
     def action_focus_search(self) -> None:
-        self.query_one("#history-search").focus()
+        self._query.focus()
 
     # opening -------------------------------------------------------------------------
 
@@ -322,16 +259,13 @@ class HistoryScreen(SheetScreen):
     @work(thread=True, group="files", exit_on_error=False)
     def delete(self, conversation_id: int) -> None:
         """Delete, then compact the file so the deleted text is not left in it (as the CLI)."""
-        self.app.call_from_thread(self._busy, 1)
-        try:
+
+        def delete_and_compact() -> int:
             self.store.delete_conversation(conversation_id)
             self.store.compact()
-        except Exception as exc:
-            self.app.call_from_thread(self.notify, f"Delete failed: {exc}", severity="error")
-        else:
-            self.app.call_from_thread(self._after_delete, conversation_id)
-        finally:
-            self.app.call_from_thread(self._busy, -1)
+            return conversation_id
+
+        self._file_task(delete_and_compact, "Delete failed", self._after_delete)
 
     def _after_delete(self, conversation_id: int) -> None:
         session = self.session
@@ -374,6 +308,11 @@ class HistoryScreen(SheetScreen):
                 str(self.export_dir),
             )
         elif action == "wipe":
+
+            def confirmed(text: str | None) -> None:
+                if text is not None:
+                    self.wipe()
+
             self.app.push_screen(
                 TextPromptSheet(
                     "Wipe every conversation and saved state from this device? This cannot be "
@@ -382,7 +321,7 @@ class HistoryScreen(SheetScreen):
                     must_equal=WIPE_WORD,
                     danger=True,
                 ),
-                lambda text: self.wipe() if text is not None else None,
+                confirmed,
             )
 
     def _ask_path(self, question: str, then: Any, value: str) -> None:
@@ -400,51 +339,50 @@ class HistoryScreen(SheetScreen):
     def export(self, conversation_ids: list[int] | None, fmt: str) -> None:
         from tui.store.export import export
 
-        self.app.call_from_thread(self._busy, 1)
-        try:
-            written = export(self.store, conversation_ids, fmt, self.export_dir)
-        except Exception as exc:  # a folder that cannot be written, a vanished conversation
-            self.app.call_from_thread(
-                self.notify, f"Export failed: {exc}", title="Export", severity="error"
-            )
-        else:
-            self.app.call_from_thread(self.notify, f"Exported to {written}", title="Export")
-        finally:
-            self.app.call_from_thread(self._busy, -1)
+        self._file_task(
+            # Fails on a folder that cannot be written, a vanished conversation.
+            lambda: export(self.store, conversation_ids, fmt, self.export_dir),
+            "Export failed",
+            lambda written: self.notify(f"Exported to {written}", title="Export"),
+            title="Export",
+        )
 
     @work(thread=True, group="files", exit_on_error=False)
     def import_file(self, file: Path) -> None:
         from tui.store.export import import_json
 
-        self.app.call_from_thread(self._busy, 1)
-        try:
-            result = import_json(self.store, file)
-        except Exception as exc:
-            self.app.call_from_thread(
-                self.notify, f"Import failed: {exc}", title="Import", severity="error"
-            )
-        else:
-            self.app.call_from_thread(
-                self.notify,
-                f"Imported {result.conversations_added} new and {result.conversations_merged} "
-                f"updated conversations ({result.messages_added} messages).",
-                title="Import",
-            )
-            self.app.call_from_thread(self.refresh_results)
-        finally:
-            self.app.call_from_thread(self._busy, -1)
+        self._file_task(
+            lambda: import_json(self.store, file), "Import failed", self._after_import, "Import"
+        )
+
+    def _after_import(self, result: ImportResult) -> None:
+        self.notify(
+            f"Imported {result.conversations_added} new and {result.conversations_merged} "
+            f"updated conversations ({result.messages_added} messages).",
+            title="Import",
+        )
+        self.refresh_results()
 
     @work(thread=True, group="files", exit_on_error=False)
     def wipe(self) -> None:
-        self.app.call_from_thread(self._busy, 1)
+        self._file_task(self.store.wipe, "Wipe failed", lambda _: self._after_wipe())
+
+    def _file_task(
+        self, task: Callable[[], R], failed: str, done: Callable[[R], None], title: str = ""
+    ) -> None:
+        """In a worker thread: run ``task``, counted in :attr:`busy`; then ``done`` with its
+        result on the UI's thread, or a notification that it ``failed``."""
+        self.app.call_from_thread(self._count_running, 1)
         try:
-            self.store.wipe()
+            result = task()
         except Exception as exc:
-            self.app.call_from_thread(self.notify, f"Wipe failed: {exc}", severity="error")
+            self.app.call_from_thread(
+                self.notify, f"{failed}: {exc}", title=title, severity="error"
+            )
         else:
-            self.app.call_from_thread(self._after_wipe)
+            self.app.call_from_thread(done, result)
         finally:
-            self.app.call_from_thread(self._busy, -1)
+            self.app.call_from_thread(self._count_running, -1)
 
     def _after_wipe(self) -> None:
         session = self.session
@@ -453,25 +391,11 @@ class HistoryScreen(SheetScreen):
         self.notify("Every conversation was wiped.", title="History")
         self.refresh_results()
 
-    def _busy(self, step: int) -> None:
+    def _count_running(self, step: int) -> None:
+        """A file task (delete, export, import, wipe) started (+1) or ended (-1)."""
         self.busy += step
 
-    # buttons and palette ---------------------------------------------------------------
-
-    @on(Button.Pressed, "#history-open")
-    def _open_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.action_open()
-
-    @on(Button.Pressed, "#history-manage")
-    def _manage_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.action_manage()
-
-    @on(Button.Pressed, "#history-more")
-    def _more_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.action_more()
+    # palette ---------------------------------------------------------------------------
 
     def commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand("Open conversation", "Open the highlighted one", self.action_open)

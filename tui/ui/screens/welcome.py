@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -65,14 +65,15 @@ class WelcomeScreen(SheetScreen):
             yield Static(
                 welcome_text(self.services.settings.model_dirs), id="welcome-text", markup=False
             )
-        yield Static("", id="welcome-result", markup=False)
+        self._result = Static("", id="welcome-result", markup=False)
+        yield self._result
         with Horizontal(classes="actions"):
-            yield Button("Rescan", id="welcome-check", variant="primary")
-            yield Button("Models", id="welcome-models")
-            yield Button("Later", id="welcome-later")
+            yield Button("Rescan", id="welcome-check", variant="primary", action="screen.check")
+            yield Button("Models", id="welcome-models", action="screen.models")
+            yield Button("Later", id="welcome-later", action="screen.dismiss(None)")
 
     def action_check(self) -> None:
-        self.query_one("#welcome-result", Static).update("Looking…")
+        self._result.update("Looking…")
         self._check()
 
     @work(thread=True, group="welcome", exclusive=True, exit_on_error=False)
@@ -84,29 +85,12 @@ class WelcomeScreen(SheetScreen):
 
     def _checked(self, path: str | None) -> None:
         if path is None:
-            self.query_one("#welcome-result", Static).update(
-                "Still no usable .gguf file in those folders."
-            )
+            self._result.update("Still no usable .gguf file in those folders.")
             return
         self.dismiss(path)  # the app loads it
 
     def action_models(self) -> None:
         self.dismiss("open_models")
-
-    @on(Button.Pressed, "#welcome-check")
-    def _check_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.action_check()
-
-    @on(Button.Pressed, "#welcome-models")
-    def _models_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.action_models()
-
-    @on(Button.Pressed, "#welcome-later")
-    def _later_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(None)
 
     def commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand("Check for models", "Look in the folders again", self.action_check)

@@ -89,6 +89,28 @@ class Composer(TextArea):
         if not self.steady_cursor:
             super()._toggle_cursor_blink_visible()
 
+    editing_id: int | None = None
+    """The message being edited (Enter resends it in that message's place), or None."""
+
+    def start_editing(self, message_id: int, text: str) -> None:
+        """Load a message's text to edit and resend; the border says so."""
+        self.load_text(text)
+        self.move_cursor(self.document.end)
+        self.focus()
+        self._show_editing(message_id)
+
+    def stop_editing(self) -> int | None:
+        """Leave edit mode. Returns the message that was being edited."""
+        message_id = self.editing_id
+        self._show_editing(None)
+        return message_id
+
+    def _show_editing(self, message_id: int | None) -> None:
+        self.editing_id = message_id
+        editing = message_id is not None
+        self.set_class(editing, "-editing")
+        self.border_title = "Editing: Enter resends · Esc cancels" if editing else None
+
     def action_submit(self) -> None:
         self.post_message(self.Submitted(self, self.text))
 

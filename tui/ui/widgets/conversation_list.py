@@ -59,8 +59,13 @@ class ConversationList(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Button("+ New chat", id="chats-new", variant="primary")
-        yield Input(placeholder="Filter chats", id="chats-filter")
-        yield OptionList(id="chats-options")
+        self._filter = Input(placeholder="Filter chats", id="chats-filter")
+        yield self._filter
+        self._options = OptionList(id="chats-options")
+        yield self._options
+
+    def focus_filter(self) -> None:
+        self._filter.focus()
 
     def set_items(self, items: list[ConversationItem], current: int | None) -> None:
         # Pinned first, then the store's order (most recent activity first).
@@ -69,8 +74,8 @@ class ConversationList(Vertical):
         self._refill()
 
     def _refill(self) -> None:
-        needle = self.query_one("#chats-filter", Input).value.strip().casefold()
-        options = self.query_one("#chats-options", OptionList)
+        needle = self._filter.value.strip().casefold()
+        options = self._options
         options.clear_options()
         highlight: int | None = None
         for item in self._items:
@@ -94,7 +99,7 @@ class ConversationList(Vertical):
 
     @on(Input.Submitted, "#chats-filter")
     def _filter_submitted(self) -> None:
-        self.query_one("#chats-options", OptionList).focus()
+        self._options.focus()
 
     @on(OptionList.OptionSelected, "#chats-options")
     def _selected(self, event: OptionList.OptionSelected) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import ClassVar
+from typing import ClassVar, Protocol, TypeVar
 
 from markdown_it import MarkdownIt
 from textual.app import ComposeResult
@@ -36,7 +37,15 @@ class MessageData:
 #: above the text being written, for context (the question, the previous paragraph).
 KEEP_ABOVE = 1 / 3
 
+M = TypeVar("M", bound="Identified")
+
 ROLE_LABELS = {"user": "You", "assistant": "Burrow", "system": "System"}
+
+
+def visual_height(visual: Visual, widget: Widget, width: int) -> int:
+    """Rows ``visual`` takes in ``widget`` ``width`` columns wide, measured as Textual does
+    (with the widget's styles, which Textual's annotation calls a rules map)."""
+    return visual.get_height(widget.styles, width)  # type: ignore[arg-type]
 
 
 @cache
@@ -52,7 +61,7 @@ class GrowsWithoutRelayout:
     After each layout pass Textual sets every resized widget's ``virtual_size`` reactive,
     which asks for a second, identical layout pass (scrollbars are updated without it, and a
     scrollbar that appears or goes asks for its own pass). That doubled the frames, and the
-    UI's CPU, of a streaming answer (issue 7). Textual is pinned, and
+    UI's CPU, of a streaming answer. Textual is pinned, and
     ``tests/test_ui_streaming.py`` counts the layout passes per update, so a Textual change
     here shows up as a failing test, not a slow app."""
 
@@ -192,8 +201,8 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
         code fences) move into the Markdown body, new rows are held, and the conversation
         scrolls so the text being written sits a third of the way down, under its context.
         Laying out and drawing the whole conversation at every update cost the UI several
-        times as much CPU, all of it taken from the model when llama.cpp has every core
-        (issue 7); on a phone it also kept the text moving under the reader's eyes."""
+        times as much CPU, all of it taken from the model when llama.cpp has every core;
+        on a phone it also kept the text moving under the reader's eyes."""
         if not self._streaming:
             self.start_stream()
         self._streamed.append(fragment)
@@ -241,7 +250,7 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
         meta = self.query_one(".message--meta", Static)
         width = self.content_region.width
         if self.data.meta and width:
-            rows -= meta.visual.get_height(meta.styles, width)
+            rows -= visual_height(meta.visual, meta, width)
         if rows > 0:
             self._gap = rows
             self.styles.margin = (0, 0, 1 + rows, 0)
@@ -294,7 +303,7 @@ class LiveTail(GrowsWithoutRelayout, Widget):
         if not self.rows or not width or page_rows != self.page_rows:
             return False
         visual = visualize(self, text, markup=False)  # wrapped once: measured, then shown
-        height = visual.get_height(self.styles, width)
+        height = visual_height(visual, self, width)
         if height > self.rows:
             return False
         old = self._height
@@ -308,7 +317,7 @@ class LiveTail(GrowsWithoutRelayout, Widget):
         longer (a block longer than a page)."""
         width = self.content_region.width
         self._text, self._visual = text, visualize(self, text, markup=False)
-        needed = self._visual.get_height(self.styles, width) if width else 1
+        needed = visual_height(self._visual, self, width) if width else 1
         self._height = needed if width else 0
         self.page_rows = page_rows
         self.rows = page_rows if needed <= page_rows else needed + max(2, page_rows // 3)
@@ -320,7 +329,7 @@ class LiveTail(GrowsWithoutRelayout, Widget):
         width = self.content_region.width
         unused = 0
         if width and self._text:  # (an answer can end before the first layout)
-            unused = self.rows - self._visual.get_height(self.styles, width)
+            unused = self.rows - visual_height(self._visual, self, width)
         self.rows = 0
         self._text, self._visual, self._height = "", Content(""), 0
         self.styles.height = None
@@ -343,5 +352,68 @@ def split_finished_blocks(text: str) -> tuple[str, str]:
     return text[:cut], text[cut:]
 
 
+class Identified(Protocol):
+    """A stored message, as far as the log needs it."""
+
+    @property
+    def id(self) -> int: ...
+
+
+EMPTY_TEXT = "Ask anything. Answers are written on this device and never leave it."
+
+
 class ConversationLog(GrowsWithoutRelayout, VerticalScroll):
-    """The scrolling column of messages."""
+    """The scrolling column of messages; a line of welcome while there are none."""
+
+    def compose(self) -> ComposeResult:
+        self._empty = Static(EMPTY_TEXT, id="empty", markup=False)
+        yield self._empty
+
+    async def add(self, view: MessageView) -> None:
+        """Add a message at the end."""
+        await self.mount(view)
+        self._empty.display = False
+
+    def views(self) -> list[MessageView]:
+        return list(self.query(MessageView))
+
+    def view_for(self, message_id: int | None) -> MessageView | None:
+        if message_id is None:
+            return None
+        for view in self.query(MessageView):
+            if view.message_id == message_id:
+                return view
+        return None
+
+    def last(self, role: str) -> MessageView | None:
+        """The last message from ``role``."""
+        views = [v for v in self.query(MessageView) if v.data.role == role]
+        return views[-1] if views else None
+
+    async def sync(
+        self,
+        messages: Sequence[M],
+        data: Callable[[M], MessageData],
+        *,
+        live: MessageView | None = None,
+        removing: Callable[[MessageView], None] = lambda view: None,
+    ) -> None:
+        """Make the views show ``messages`` (from the first message that differs: a
+        regenerate, edit or branch flip re-renders only the tail). ``live``, the answer
+        being written, keeps what it shows; ``removing`` hears of each view before it goes."""
+        views = self.views()
+        for view in views:
+            view.close_gap()  # the rows left under the last answer (MessageView.keep_gap)
+        keep = 0
+        while keep < min(len(views), len(messages)) and views[keep].message_id == messages[keep].id:
+            keep += 1
+        for view in views[keep:]:
+            removing(view)
+            await view.remove()
+        for view, message in zip(views[:keep], messages[:keep], strict=True):
+            if view is not live:
+                view.update_data(data(message))
+        new_views = [MessageView(data(m)) for m in messages[keep:]]
+        if new_views:
+            await self.mount_all(new_views)
+        self._empty.display = not messages

@@ -17,6 +17,8 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Input, Static
 
+from tui.ui.layout import HORIZONTAL_BREAKPOINTS
+
 if TYPE_CHECKING:
     from tui.chat.session import ChatSession
 
@@ -67,16 +69,12 @@ class SheetScreen(Screen[Any]):
     DEFAULT_CSS = SHEET_CSS
     TITLE_TEXT = "Sheet"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
-        (0, "-compact"),
-        (51, "-narrow"),
-        (100, "-wide"),
-    ]
+    HORIZONTAL_BREAKPOINTS = HORIZONTAL_BREAKPOINTS
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="sheet-bar"):
             yield Static(self.TITLE_TEXT, id="sheet-title", markup=False)
-            yield Button("Close", id="sheet-close")
+            yield Button("Close", id="sheet-close", action="screen.close")
         with Vertical(id="sheet-body"):
             yield from self.compose_body()
         yield Footer()
@@ -90,11 +88,6 @@ class SheetScreen(Screen[Any]):
 
     def action_close(self) -> None:
         self.dismiss(self.result())
-
-    @on(Button.Pressed, "#sheet-close")
-    def _close_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.action_close()
 
     @property
     def session(self) -> ChatSession | None:
@@ -151,35 +144,30 @@ class TextPromptSheet(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(self._question, id="prompt-question", markup=False)
-            yield Input(self._value, placeholder=self._placeholder, id="prompt-input")
-            yield Static("", id="prompt-error", markup=False)
+            self._input = Input(self._value, placeholder=self._placeholder, id="prompt-input")
+            yield self._input
+            self._error = Static("", id="prompt-error", markup=False)
+            yield self._error
             with Grid():
                 yield Button(
-                    self._ok, id="prompt-ok", variant="error" if self._danger else "primary"
+                    self._ok,
+                    id="prompt-ok",
+                    variant="error" if self._danger else "primary",
+                    action="screen.submit",
                 )
-                yield Button("Cancel", id="prompt-cancel")
+                yield Button("Cancel", id="prompt-cancel", action="screen.dismiss(None)")
 
     def on_mount(self) -> None:
-        self.query_one(Input).focus()
+        self._input.focus()
 
-    def _submit(self) -> None:
-        text = self.query_one(Input).value
+    def action_submit(self) -> None:
+        text = self._input.value
         if self._must_equal is not None and text.strip() != self._must_equal:
-            self.query_one("#prompt-error", Static).update(
-                f"Type {self._must_equal!r} exactly to confirm."
-            )
+            self._error.update(f"Type {self._must_equal!r} exactly to confirm.")
             return
         self.dismiss(text)
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self._submit()
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "prompt-ok":
-            self._submit()
-        else:
-            self.dismiss(None)
+        self.action_submit()

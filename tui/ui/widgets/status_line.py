@@ -32,6 +32,19 @@ class StatusLine(Widget):
     incognito: reactive[bool] = reactive(False)
     compact: reactive[bool] = reactive(False)
 
+    def show_model(self, state: str, name: str | None = None, detail: str = "") -> None:
+        """The model's state; ``name`` None keeps the name shown."""
+        self.model_state = state
+        if name is not None:
+            self.model_name = name
+        self.model_detail = detail
+
+    def show_context(self, tokens_used: int, n_ctx: int, dropped: int) -> None:
+        """The context meter: tokens used of ``n_ctx``, earlier messages left out."""
+        self.tokens_used = tokens_used
+        self.n_ctx = n_ctx
+        self.dropped = dropped
+
     def render(self) -> Content:
         parts: list[str | tuple[str, str]] = []
         sep = " · "

@@ -1,0 +1,26 @@
+"""The chat screen's top bar: the conversation list toggle, the title, incognito, new chat."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Button, Static
+
+
+class TopBar(Horizontal):
+    """Its buttons run the chat screen's actions; the screen tells it what to show."""
+
+    def compose(self) -> ComposeResult:
+        yield Button("☰", id="toggle-list", tooltip="Conversations", action="screen.toggle_list")
+        self._title = Static("New chat", id="title", markup=False)
+        yield self._title
+        self._incognito = Button(
+            "Incognito", id="incognito-button", action="screen.toggle_incognito"
+        )
+        yield self._incognito
+        yield Button("+ New", id="new-chat", variant="primary", action="screen.new_chat")
+
+    def show(self, title: str, *, incognito: bool) -> None:
+        self._title.update(title)
+        self.set_class(incognito, "-incognito")
+        self._incognito.label = "Leave incognito" if incognito else "Incognito"
