@@ -78,7 +78,7 @@ async def measure(model: str, keys: int, interval: float, threads: int) -> dict[
         composer.load_text(QUESTION)
         await pilot.press("enter")
         await wait_until(pilot, lambda: screen.streaming, 60, "the answer to start")
-        await wait_until(pilot, lambda: screen._stream_tokens > 2, 300, "the first tokens")
+        await wait_until(pilot, lambda: screen.answer_stream.tokens > 2, 300, "the first tokens")
         progress(f"{keys} keys while the answer streams")
         composer.focus()
         for i in range(keys):

@@ -48,6 +48,11 @@ class AnswerStream:
         self._flush_timer: Timer | None = None
 
     @property
+    def tokens(self) -> int:
+        """Tokens of the current answer that came so far."""
+        return self._tokens
+
+    @property
     def interval(self) -> float:
         """Seconds between redraws (the engine is asked for text this often)."""
         return self.pacer.interval
