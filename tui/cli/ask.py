@@ -9,7 +9,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from tui.chat.session import ChatSession
+    from tui.engine.client import EngineClient
     from tui.settings import Settings
+    from tui.store import Store
 
 # Flags that name a setting, with the Settings field each one sets.
 _SETTING_FLAGS = {
@@ -153,8 +155,8 @@ def _templates_and_presets(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def _session(
     args: argparse.Namespace,
-    engine: Any,
-    store: Any,
+    engine: EngineClient,
+    store: Store,
     settings: Settings,
     templates: Any,
     presets: Any,
