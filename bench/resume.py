@@ -59,7 +59,7 @@ NEW_QUESTION = "Which season did the farmers like best, and why?"
 
 
 async def new_question_ttft(session: Any, message_id: int) -> dict[str, Any]:
-    from tui.chat.session import AnswerChunk, AnswerFailed, AnswerFinished
+    from tui.chat.events import AnswerChunk, AnswerFailed, AnswerFinished
 
     started = time.perf_counter()
     first: float | None = None
@@ -99,7 +99,7 @@ async def measure(model: str, tokens: int, runs: int, threads: int) -> dict[str,
         session = ChatSession(engine, store, settings)
         conversation_id = build_history(session, tokens)
         progress("first answer in the conversation (then leave it: the state is saved)")
-        from tui.chat.session import AnswerFinished
+        from tui.chat.events import AnswerFinished
 
         last: Any = None
         async for event in session.ask("And what about the old mill?"):

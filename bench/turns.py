@@ -53,7 +53,7 @@ def question(i: int) -> str:
 
 
 async def timed_answer(session: Any, text: str) -> dict[str, Any]:
-    from tui.chat.session import AnswerChunk, AnswerFailed, AnswerFinished
+    from tui.chat.events import AnswerChunk, AnswerFailed, AnswerFinished
 
     started = time.perf_counter()
     first: float | None = None

@@ -27,8 +27,8 @@ from tui.engine.protocol import (
 )
 
 if TYPE_CHECKING:
+    from tui.chat.events import Engine
     from tui.chat.resume import StateEngine
-    from tui.chat.session import Engine
 
 #: First word of the state files the double writes (the real engine's are llama.cpp's).
 STATE_MAGIC = "burrow-scripted-state"

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from tui import paths
+from tui.chat.events import AnswerFinished, SessionEvent
 from tui.chat.resume import StateCache, StateKey, engine_used, file_sha256, state_file_name
-from tui.chat.session import AnswerFinished, ChatSession, SessionEvent
+from tui.chat.session import ChatSession
 from tui.engine.client import EngineClient
 from tui.engine.protocol import LoadParams, ModelInfo
 from tui.settings import Settings

@@ -7,14 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tui.chat.session import (
-    AnswerChunk,
-    AnswerFailed,
-    AnswerFinished,
-    AnswerStarted,
-    ChatSession,
-    SessionEvent,
-)
+from tui.chat.events import AnswerChunk, AnswerFailed, AnswerFinished, AnswerStarted, SessionEvent
+from tui.chat.session import ChatSession
 from tui.engine.client import EngineClient
 from tui.engine.protocol import LoadParams
 from tui.settings import Settings

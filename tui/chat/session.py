@@ -11,14 +11,21 @@ number of :class:`AnswerChunk`, then exactly one :class:`AnswerFinished` or
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, fields
-from typing import Any, Literal, Protocol
+from dataclasses import fields
+from typing import Any
 
+from tui.chat.answering import AnswerRun
 from tui.chat.context import ContextFit, ContextFull, fit_messages, reserve_for
+from tui.chat.events import (
+    AnswerFailed,
+    ContextInfo,
+    Engine,
+    SessionError,
+    SessionEvent,
+)
 from tui.chat.presets import Preset, load_presets
 from tui.chat.resume import StateCache, StateKey, engine_used
 from tui.chat.templates import (
@@ -31,17 +38,10 @@ from tui.chat.templates import (
 )
 from tui.chat.templates import Message as PromptMessage
 from tui.engine.protocol import (
-    Failed,
-    Finished,
-    GenerationEvent,
-    GenerationStats,
     ModelInfo,
-    Prompt,
-    SamplingParams,
-    TextChunk,
 )
 from tui.settings import Settings
-from tui.store import Conversation, Message, Store, StreamWriter
+from tui.store import Conversation, Message, Store
 
 #: Settings a conversation keeps as its own, so it reopens with them.
 CONVERSATION_KEYS: tuple[str, ...] = tuple(
@@ -49,82 +49,6 @@ CONVERSATION_KEYS: tuple[str, ...] = tuple(
     for f in fields(Settings)
     if f.metadata.get("group") == "sampling" or f.name == "context_policy"
 )
-
-
-class Engine(Protocol):
-    """What the session needs of :class:`tui.engine.client.EngineClient` (tests may pass a
-    scripted double for screen snapshots)."""
-
-    @property
-    def model(self) -> ModelInfo | None: ...
-
-    def tokenize(self, text: str, *, special: bool = False, add_bos: bool = False) -> list[int]: ...
-
-    def cancel(self) -> None: ...
-
-    def agenerate(
-        self,
-        prompt: Prompt,
-        params: SamplingParams,
-        *,
-        add_bos: bool = ...,
-        interval: float | Callable[[], float] = ...,
-    ) -> AsyncIterator[GenerationEvent]: ...
-
-
-@dataclass(frozen=True)
-class ContextInfo:
-    """Numbers for the context meter."""
-
-    tokens_used: int
-    n_ctx: int
-    dropped_messages: int
-
-    @property
-    def tokens_available(self) -> int:
-        return self.n_ctx - self.tokens_used
-
-
-@dataclass(frozen=True)
-class AnswerStarted:
-    user_message_id: int | None
-    assistant_message_id: int | None
-    context: ContextInfo
-    notice: str | None = None
-    """Something to show once, e.g. that the model's own template failed and a named format
-    is used instead."""
-
-
-@dataclass(frozen=True)
-class AnswerChunk:
-    text: str
-    tokens: int = 1
-    """Generated tokens in ``text`` (pieces come merged when the session paces text)."""
-
-
-@dataclass(frozen=True)
-class AnswerFinished:
-    assistant_message_id: int | None
-    text: str
-    """The whole answer (for a continued answer: old text + new)."""
-    status: str
-    """``done`` or ``cancelled``."""
-    stats: GenerationStats
-
-
-@dataclass(frozen=True)
-class AnswerFailed:
-    assistant_message_id: int | None
-    message: str
-    crashed: bool
-    """The worker died: offer a restart."""
-
-
-SessionEvent = AnswerStarted | AnswerChunk | AnswerFinished | AnswerFailed
-
-
-class SessionError(Exception):
-    """A request the session cannot carry out (e.g. no model loaded)."""
 
 
 class ChatSession:
@@ -156,9 +80,9 @@ class ChatSession:
         self.last_notice: str | None = None
         self._counter: TokenCounter | None = None
         self._counter_model: str | None = None
-        self._busy = False
+        self._answering = False
         self.states: StateCache | None = None
-        """Instant resume (issue 7): model states saved on leaving a conversation."""
+        """Instant resume: model states saved on leaving a conversation."""
         if hasattr(engine, "save_state") and not store.incognito:
             self.states = StateCache(engine, store)  # type: ignore[arg-type]
         self.delivery_interval: float | Callable[[], float] = 0.0
@@ -168,7 +92,7 @@ class ChatSession:
         self.restored_tokens = 0
         """Tokens the last answer found restored from a saved state (0: none)."""
         self._trim_from: int | None = None
-        """Id of the first message kept after the context was last trimmed (issue 7)."""
+        """Id of the first message kept after the context was last trimmed."""
 
     # -- conversation ----------------------------------------------------------------------
 
@@ -183,7 +107,7 @@ class ChatSession:
     @property
     def busy(self) -> bool:
         """An answer is streaming."""
-        return self._busy
+        return self._answering
 
     @property
     def settings(self) -> Settings:
@@ -283,7 +207,7 @@ class ChatSession:
                 engine_used(self.engine, None)
         self.store.scrub()
 
-    def _state_key(self) -> StateKey | None:
+    def state_key(self) -> StateKey | None:
         if self.states is None or self.conversation is None or self.store.incognito:
             return None
         return self.states.key(self.conversation.id, self.template_name)
@@ -295,14 +219,14 @@ class ChatSession:
         if self.states is None:
             return 0
         try:
-            return self.states.prepare(self._state_key())
+            return self.states.prepare(self.state_key())
         except Exception as exc:  # resume is an optimisation: never fail an answer for it
             self.states.last_problem = f"instant resume: {exc}"
             return 0
 
     def close(self) -> None:
         """Leaving for good (quit): save the state of the conversation the engine holds."""
-        if self.states is not None and not self._busy:
+        if self.states is not None and not self._answering:
             try:
                 self.states.save_owner()
             except Exception as exc:
@@ -310,7 +234,7 @@ class ChatSession:
 
     # -- prompts ---------------------------------------------------------------------------
 
-    def _model(self) -> ModelInfo:
+    def model_info(self) -> ModelInfo:
         model = self.engine.model
         if model is None:
             raise SessionError("no model is loaded")
@@ -353,7 +277,7 @@ class ChatSession:
     def fit(self, path: list[Message], *, extra_reserve: int = 0) -> ContextFit:
         """Render ``path`` for the loaded model, trimmed to its context (blocking: it asks
         the engine to count tokens). Raises ContextFull, SessionError, TemplateError."""
-        model = self._model()
+        model = self.model_info()
         settings = self.settings
         reserve = reserve_for(settings.max_tokens, model.n_ctx) + extra_reserve
         return fit_messages(
@@ -404,7 +328,7 @@ class ChatSession:
         try:
             fit = self.fit_for_answer(self.path(), remember=False)
         except ContextFull as exc:
-            model = self._model()
+            model = self.model_info()
             return ContextInfo(exc.tokens_needed, model.n_ctx, 0)
         except (SessionError, TemplateError):
             return None
@@ -417,7 +341,7 @@ class ChatSession:
 
     # -- answers ---------------------------------------------------------------------------
 
-    def _ensure_conversation(self) -> Conversation:
+    def ensure_conversation(self) -> Conversation:
         if self.conversation is None:
             model = self.engine.model
             self.conversation = self.store.create_conversation(
@@ -430,7 +354,7 @@ class ChatSession:
 
     def ask(self, text: str) -> AsyncIterator[SessionEvent]:
         """Add a question to the shown path and stream the answer."""
-        conversation = self._ensure_conversation()
+        conversation = self.ensure_conversation()
         question = self.store.add_message(conversation.id, "user", text)
         return self._answer(question.id)
 
@@ -460,91 +384,18 @@ class ChatSession:
 
     def cancel(self) -> None:
         """Stop the running answer; it is kept and marked cancelled."""
-        if self._busy:
+        if self._answering:
             self.engine.cancel()
 
     async def _answer(
         self, parent_id: int, *, continuing: Message | None = None
     ) -> AsyncIterator[SessionEvent]:
-        if self._busy:
+        if self._answering:
             yield AnswerFailed(None, "an answer is already being written", crashed=False)
             return
-        self._busy = True
+        self._answering = True
         try:
-            async for event in self._stream(parent_id, continuing):
+            async for event in AnswerRun(self, parent_id, continuing).events():
                 yield event
         finally:
-            self._busy = False
-
-    async def _stream(
-        self, parent_id: int, continuing: Message | None
-    ) -> AsyncIterator[SessionEvent]:
-        path = self.store.path_to(parent_id)
-        partial = continuing.content if continuing else ""
-        try:
-            # Counting asks the worker for tokens: off the event loop so the UI stays live.
-            self.restored_tokens = await asyncio.to_thread(self.sync_state)
-            fit = await asyncio.to_thread(self.fit_for_answer, path)
-        except (ContextFull, SessionError, TemplateError) as exc:
-            yield AnswerFailed(None, str(exc), crashed=False)
-            return
-        model = self._model()
-        prompt = fit.prompt
-        parts = list(prompt.parts)
-        if partial:
-            parts.append((partial, False))
-        info = ContextInfo(fit.tokens_used, fit.n_ctx, fit.dropped_messages)
-        self.last_context = info
-        settings = self.settings
-        sampling = settings.sampling()
-        sampling["stop"] = tuple(dict.fromkeys([*prompt.stop, *settings.stop]))
-        params = SamplingParams(**sampling)
-
-        conversation = self._ensure_conversation()
-        if conversation.model_path != model.path:
-            # The model that answers last is the one the app reopens the conversation with.
-            self.conversation = self.store.update_conversation(
-                conversation.id, model_path=model.path
-            )
-        writer: StreamWriter
-        if continuing is not None:
-            writer = self.store.continue_assistant(continuing.id)
-        else:
-            writer = self.store.begin_assistant(
-                conversation.id, parent_id, model=model.name or model.path
-            )
-        self.last_notice = prompt.notice
-        yield AnswerStarted(parent_id, writer.message_id, info, prompt.notice)
-
-        finished = False
-        try:
-            stream = self.engine.agenerate(
-                parts, params, add_bos=prompt.add_bos, interval=self.delivery_interval
-            )
-            async for event in stream:
-                if isinstance(event, TextChunk):
-                    writer.append(event.text)
-                    yield AnswerChunk(event.text, event.tokens)
-                elif isinstance(event, Finished):
-                    status: Literal["done", "cancelled"] = (
-                        "cancelled" if event.stats.stop_reason == "cancelled" else "done"
-                    )
-                    stats = event.stats.to_dict()
-                    stats["model"] = model.name or model.path
-                    stats["template"] = prompt.template_name
-                    stats["dropped_messages"] = fit.dropped_messages
-                    message = writer.finish(status, stats)
-                    engine_used(self.engine, self._state_key(), self.store)
-                    finished = True
-                    yield AnswerFinished(writer.message_id, message.content, status, event.stats)
-                elif isinstance(event, Failed):
-                    engine_used(self.engine, None)
-                    writer.finish("error", {"error": event.error, "kind": event.kind})
-                    finished = True
-                    yield AnswerFailed(writer.message_id, event.error, event.kind == "crash")
-        finally:
-            if not finished:
-                # The consumer stopped listening (app quit, task cancelled): keep the text.
-                engine_used(self.engine, None)
-                self.engine.cancel()
-                writer.finish("cancelled", {"stop_reason": "cancelled"})
+            self._answering = False

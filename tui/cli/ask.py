@@ -187,7 +187,7 @@ def _ask(args: argparse.Namespace, session: ChatSession) -> dict[str, Any]:
     import asyncio
     import sys
 
-    from tui.chat.session import AnswerChunk, AnswerFailed, AnswerFinished, AnswerStarted
+    from tui.chat.events import AnswerChunk, AnswerFailed, AnswerFinished, AnswerStarted
 
     result: dict[str, Any] = {}
 

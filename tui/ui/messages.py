@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from textual.message import Message
 
 if TYPE_CHECKING:  # the session (templates, store, engine protocol) loads after the first frame
-    from tui.chat.session import (
+    from tui.chat.events import (
         AnswerChunk,
         AnswerFailed,
         AnswerFinished,
@@ -44,7 +44,7 @@ class Answer:
     @staticmethod
     def of(event: SessionEvent) -> Message:
         """The message that carries one of the session's answer events."""
-        from tui.chat.session import AnswerChunk, AnswerFailed, AnswerFinished
+        from tui.chat.events import AnswerChunk, AnswerFailed, AnswerFinished
 
         if isinstance(event, AnswerChunk):
             return Answer.Chunk(event)

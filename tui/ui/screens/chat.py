@@ -47,7 +47,8 @@ from tui.ui.widgets.status_line import StatusLine
 from tui.ui.widgets.top_bar import TopBar
 
 if TYPE_CHECKING:
-    from tui.chat.session import ChatSession, SessionEvent
+    from tui.chat.events import SessionEvent
+    from tui.chat.session import ChatSession
     from tui.store import Message
     from tui.ui.services import Services
 

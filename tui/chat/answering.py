@@ -1,0 +1,124 @@
+"""One answer being written: the prompt fitted to the context, the engine streamed, the text
+saved as it comes (so a crash or a quit keeps what was written)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Literal
+
+from tui.chat.context import ContextFit, ContextFull
+from tui.chat.events import (
+    AnswerChunk,
+    AnswerFailed,
+    AnswerFinished,
+    AnswerStarted,
+    ContextInfo,
+    SessionError,
+    SessionEvent,
+)
+from tui.chat.resume import engine_used
+from tui.chat.templates import TemplateError
+from tui.engine.protocol import Failed, Finished, ModelInfo, SamplingParams, TextChunk
+from tui.store import Message, StreamWriter
+
+if TYPE_CHECKING:
+    from tui.chat.session import ChatSession
+
+
+class AnswerRun:
+    """The answer to ``parent_id`` (a question), or more of ``continuing`` (an answer)."""
+
+    def __init__(self, session: ChatSession, parent_id: int, continuing: Message | None) -> None:
+        self.session = session
+        self.parent_id = parent_id
+        self.continuing = continuing
+
+    async def events(self) -> AsyncIterator[SessionEvent]:
+        """AnswerStarted, chunks, then AnswerFinished or AnswerFailed (see the session)."""
+        session, parent_id = self.session, self.parent_id
+        path = session.store.path_to(parent_id)
+        try:
+            # Counting asks the worker for tokens: off the event loop so the UI stays live.
+            session.restored_tokens = await asyncio.to_thread(session.sync_state)
+            fit = await asyncio.to_thread(session.fit_for_answer, path)
+        except (ContextFull, SessionError, TemplateError) as exc:
+            yield AnswerFailed(None, str(exc), crashed=False)
+            return
+        model = session.model_info()
+        info = ContextInfo(fit.tokens_used, fit.n_ctx, fit.dropped_messages)
+        session.last_context = info
+        writer = self._begin_writer(model)
+        session.last_notice = fit.prompt.notice
+        yield AnswerStarted(parent_id, writer.message_id, info, fit.prompt.notice)
+        async for event in self._generate(writer, fit, model):
+            yield event
+
+    def _sampling(self, fit: ContextFit) -> SamplingParams:
+        settings = self.session.settings
+        sampling = settings.sampling()
+        sampling["stop"] = tuple(dict.fromkeys([*fit.prompt.stop, *settings.stop]))
+        return SamplingParams(**sampling)
+
+    def _begin_writer(self, model: ModelInfo) -> StreamWriter:
+        parent_id, continuing = self.parent_id, self.continuing
+        session = self.session
+        conversation = session.ensure_conversation()
+        if conversation.model_path != model.path:
+            # The model that answers last is the one the app reopens the conversation with.
+            session.conversation = session.store.update_conversation(
+                conversation.id, model_path=model.path
+            )
+        if continuing is not None:
+            return session.store.continue_assistant(continuing.id)
+        return session.store.begin_assistant(
+            conversation.id, parent_id, model=model.name or model.path
+        )
+
+    async def _generate(
+        self, writer: StreamWriter, fit: ContextFit, model: ModelInfo
+    ) -> AsyncIterator[SessionEvent]:
+        prompt = fit.prompt
+        parts = list(prompt.parts)
+        if self.continuing is not None and self.continuing.content:
+            parts.append((self.continuing.content, False))
+        finished = False
+        try:
+            stream = self.session.engine.agenerate(
+                parts,
+                self._sampling(fit),
+                add_bos=prompt.add_bos,
+                interval=self.session.delivery_interval,
+            )
+            async for event in stream:
+                if isinstance(event, TextChunk):
+                    writer.append(event.text)
+                    yield AnswerChunk(event.text, event.tokens)
+                elif isinstance(event, Finished):
+                    finished = True
+                    yield self._finished(writer, fit, model, event)
+                elif isinstance(event, Failed):
+                    engine_used(self.session.engine, None)
+                    writer.finish("error", {"error": event.error, "kind": event.kind})
+                    finished = True
+                    yield AnswerFailed(writer.message_id, event.error, event.kind == "crash")
+        finally:
+            if not finished:
+                # The consumer stopped listening (app quit, task cancelled): keep the text.
+                engine_used(self.session.engine, None)
+                self.session.engine.cancel()
+                writer.finish("cancelled", {"stop_reason": "cancelled"})
+
+    def _finished(
+        self, writer: StreamWriter, fit: ContextFit, model: ModelInfo, event: Finished
+    ) -> AnswerFinished:
+        status: Literal["done", "cancelled"] = (
+            "cancelled" if event.stats.stop_reason == "cancelled" else "done"
+        )
+        stats = event.stats.to_dict()
+        stats["model"] = model.name or model.path
+        stats["template"] = fit.prompt.template_name
+        stats["dropped_messages"] = fit.dropped_messages
+        message = writer.finish(status, stats)
+        engine_used(self.session.engine, self.session.state_key(), self.session.store)
+        return AnswerFinished(writer.message_id, message.content, status, event.stats)

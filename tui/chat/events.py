@@ -1,0 +1,89 @@
+"""What a chat session says while it answers, and what it needs of an engine.
+
+Kept apart from :mod:`tui.chat.session` so the CLI, the UI and the tests can name the events
+without the session's machinery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from tui.engine.protocol import GenerationEvent, GenerationStats, ModelInfo, Prompt, SamplingParams
+
+
+class Engine(Protocol):
+    """What the session needs of :class:`tui.engine.client.EngineClient` (tests may pass a
+    scripted double for screen snapshots)."""
+
+    @property
+    def model(self) -> ModelInfo | None: ...
+
+    def tokenize(self, text: str, *, special: bool = False, add_bos: bool = False) -> list[int]: ...
+
+    def cancel(self) -> None: ...
+
+    def agenerate(
+        self,
+        prompt: Prompt,
+        params: SamplingParams,
+        *,
+        add_bos: bool = ...,
+        interval: float | Callable[[], float] = ...,
+    ) -> AsyncIterator[GenerationEvent]: ...
+
+
+@dataclass(frozen=True)
+class ContextInfo:
+    """Numbers for the context meter."""
+
+    tokens_used: int
+    n_ctx: int
+    dropped_messages: int
+
+    @property
+    def tokens_available(self) -> int:
+        return self.n_ctx - self.tokens_used
+
+
+@dataclass(frozen=True)
+class AnswerStarted:
+    user_message_id: int | None
+    assistant_message_id: int | None
+    context: ContextInfo
+    notice: str | None = None
+    """Something to show once, e.g. that the model's own template failed and a named format
+    is used instead."""
+
+
+@dataclass(frozen=True)
+class AnswerChunk:
+    text: str
+    tokens: int = 1
+    """Generated tokens in ``text`` (pieces come merged when the session paces text)."""
+
+
+@dataclass(frozen=True)
+class AnswerFinished:
+    assistant_message_id: int | None
+    text: str
+    """The whole answer (for a continued answer: old text + new)."""
+    status: str
+    """``done`` or ``cancelled``."""
+    stats: GenerationStats
+
+
+@dataclass(frozen=True)
+class AnswerFailed:
+    assistant_message_id: int | None
+    message: str
+    crashed: bool
+    """The worker died: offer a restart."""
+
+
+SessionEvent = AnswerStarted | AnswerChunk | AnswerFinished | AnswerFailed
+
+
+class SessionError(Exception):
+    """A request the session cannot carry out (e.g. no model loaded)."""
