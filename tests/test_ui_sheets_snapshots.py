@@ -42,7 +42,7 @@ def fixed_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("HOME", str(FIXED_HOME / "home"))
     monkeypatch.setenv("HF_HUB_CACHE", str(FIXED_HOME / "hf"))
     monkeypatch.setattr("tui.ui.screens.models.free_memory", lambda: 4 * 1024**3)
-    monkeypatch.setattr("tui.ui.screens.history._when", lambda _t: "2026-05-01 09:30")
+    monkeypatch.setattr("tui.ui.widgets.history_results._when", lambda _t: "2026-05-01 09:30")
     yield FIXED_HOME
     shutil.rmtree(FIXED_HOME, ignore_errors=True)
 
