@@ -1,4 +1,4 @@
-"""Instant resume (issue 7): saved model states are private, checked, capped, and exact.
+"""Instant resume: saved model states are private, checked, capped, and exact.
 
 The unit tests use a small fake engine that writes state files of a chosen size; the
 end-to-end tests run the real worker with the bundled model and check that an answer after

@@ -134,7 +134,7 @@ def test_permissions_of_the_data_dir_and_database() -> None:
         assert stat.S_IMODE(paths.states_dir().stat().st_mode) == 0o700
 
 
-# -- saved model states (issue 7) ---------------------------------------------------------
+# -- saved model states ----------------------------------------------------------------------
 
 
 def write_state(name: str, payload: bytes) -> tuple[Path, str]:
