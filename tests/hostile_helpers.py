@@ -23,7 +23,8 @@ HANG_GUARD = 120.0
 """Seconds a command may take before the test calls it hung (a guard, never a measure)."""
 
 RAW_CONTROLS = tuple(
-    chr(c).encode("utf-8") for c in [*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0)]
+    chr(c).encode("utf-8")
+    for c in [*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0)]
 )
 """Control characters that must never reach a terminal raw (newline and tab may)."""
 

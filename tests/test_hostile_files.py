@@ -168,9 +168,7 @@ def test_huge_numbers_are_refused_clearly(burrow_home: Path, command: tuple[str,
         (b"history", b"import", b"/tmp/\xff-missing.json"),
     ],
 )
-def test_invalid_utf8_arguments_are_handled(
-    burrow_home: Path, command: tuple[bytes, ...]
-) -> None:
+def test_invalid_utf8_arguments_are_handled(burrow_home: Path, command: tuple[bytes, ...]) -> None:
     """Defect 6: invalid UTF-8 in a search argument crashed with UnicodeEncodeError."""
     seed()
     result = burrow(burrow_home, *command)

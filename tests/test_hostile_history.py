@@ -191,14 +191,15 @@ FILL = """
 import os, sys
 folder, free = sys.argv[1], int(sys.argv[2])
 filler = os.path.join(folder, "filler")
-with open(filler, "wb") as handle:
-    block = b"x" * 4096
+fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+block = b"x" * 4096
+while True:
     try:
-        while True:
-            handle.write(block)
-            handle.flush()
+        if os.write(fd, block) < len(block):
+            break
     except OSError:
-        pass
+        break
+os.close(fd)
 size = os.path.getsize(filler)
 os.truncate(filler, max(0, size - free))
 """

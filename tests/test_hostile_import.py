@@ -54,9 +54,7 @@ def write(tmp_path: Path, data: Any, name: str = "import.json") -> Path:
     return file
 
 
-def test_reused_message_uid_does_not_join_conversations(
-    burrow_home: Path, tmp_path: Path
-) -> None:
+def test_reused_message_uid_does_not_join_conversations(burrow_home: Path, tmp_path: Path) -> None:
     """Defect 3: a file reusing A's message uid linked its reply into A; deleting A then
     deleted the imported reply too."""
     a_id, a_question_uid = seed()

@@ -87,7 +87,9 @@ def test_json_output_escapes_c1_controls_and_keeps_the_text(burrow_home: Path) -
         assert result.returncode == 0, text(result.stderr)
         assert raw_controls(result.stdout) == [], args
         json.loads(result.stdout)  # still valid JSON
-    shown = json.loads(burrow(burrow_home, "history", "show", str(conversation_id), "--json").stdout)
+    shown = json.loads(
+        burrow(burrow_home, "history", "show", str(conversation_id), "--json").stdout
+    )
     # JSON is for programs: the exact text survives, only escaped.
     assert shown["messages"][1]["content"] == ANSWER
     assert shown["title"] == TITLE
