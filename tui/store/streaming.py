@@ -196,7 +196,10 @@ class StreamWriter:
                 raise StoreError("this answer is already finished")
             self._pending.append(text)
             if time.monotonic() - self._last_flush >= self._flush_interval:
-                self._flush_locked()
+                # A full disk must not stop the answer: the text stays pending (and shown);
+                # the next flush retries, and finish says if it still cannot be saved.
+                with contextlib.suppress(StoreError):
+                    self._flush_locked()
             elif self._timer is None:
                 delay = max(0.0, self._flush_interval - (time.monotonic() - self._last_flush))
                 self._timer = threading.Timer(delay, self._timer_flush)
@@ -240,7 +243,13 @@ class StreamWriter:
                 self._timer.cancel()
                 self._timer = None
             chunk = "".join(self._pending)
-            self._save_end(chunk, status, stats)
+            try:
+                self._save_end(chunk, status, stats)
+            except StoreError:
+                # Not saved (full disk, damaged file): the row stays ``streaming`` and is
+                # marked interrupted later; the caller keeps the text (``self.text``).
+                self._finished = True
+                raise
             self._flushed.append(chunk)
             self._pending.clear()
             self._finished = True
