@@ -82,6 +82,7 @@ class ChatScreen(Screen[None]):
         self.session.delivery_interval = self._redraw_interval
         self._start_incognito = incognito
         self.model_ready = False
+        self._engine_stopped = False
         self.answers_ended = 0
         """How many answers have ended (done, stopped or failed): tests wait on it."""
         self._last_notice: str | None = None
@@ -238,6 +239,9 @@ class ChatScreen(Screen[None]):
     async def on_answer_started(self, message: Answer.Started) -> None:
         event = message.event
         self.streaming = True
+        if self._engine_stopped:  # restarted for this answer: show the model again
+            self._engine_stopped = False
+            self.set_model_state(self.app.model_state)  # type: ignore[attr-defined]
         await self._sync_path()
         view = self.log_view.view_for(event.assistant_message_id)
         if view is None:
@@ -277,7 +281,9 @@ class ChatScreen(Screen[None]):
         self.notify(event.message, title="Answer failed", severity="error", timeout=10)
         await self._end_stream("failed", f"failed: {event.message}")
         if event.crashed:
-            self.model_ready = False
+            # The model stays "ready": the engine client restarts the worker and reloads the
+            # model on the next request, so the next question simply goes through.
+            self._engine_stopped = True
             self._status.show_model("failed", detail="engine stopped")
             self._banner.show(f"The engine stopped: {event.message}", "Restart")
 
