@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -301,7 +300,7 @@ def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.sqlite3"
     bad.write_bytes(b"this is not sqlite" * 100)
     # One clear error naming the file (not SQLite's bare "file is not a database").
-    with pytest.raises(StoreError, match="bad.sqlite3"):
+    with pytest.raises(StoreError, match=r"bad\.sqlite3"):
         Store.open(bad)
 
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import stat
 import sqlite3
+import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -41,9 +41,12 @@ def unavailable(path: Path | str | None, exc: BaseException) -> HistoryUnavailab
         return exc
     message = str(exc).lower()
     code = getattr(exc, "sqlite_errorcode", None)
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC or code == sqlite3.SQLITE_FULL:
-        reason = "no space left on the device"
-    elif "full" in message or "no space" in message:
+    if (
+        (isinstance(exc, OSError) and exc.errno == errno.ENOSPC)
+        or code == sqlite3.SQLITE_FULL
+        or "full" in message
+        or "no space" in message
+    ):
         reason = "no space left on the device"
     elif "not a database" in message or "malformed" in message or "corrupt" in message:
         reason = "the file is damaged (not a readable SQLite database)"

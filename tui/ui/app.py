@@ -66,9 +66,7 @@ class BurrowApp(App[int]):
             self.notify(problem, title="Settings", severity="warning", timeout=10)
         self.services.store  # noqa: B018 - opens the history now, so a problem is known
         if self.services.store_problem:
-            self.notify(
-                self.services.store_problem, title="History", severity="error", timeout=30
-            )
+            self.notify(self.services.store_problem, title="History", severity="error", timeout=30)
         if self._load_model_at_start:
             self.load_model()
         self.call_after_refresh(self._freeze_startup_heap)
