@@ -1,7 +1,8 @@
 """Streaming answers: the writer that stores an answer while it is generated, and the
 recovery of answers whose writing process died.
 
-An answer is a message with status ``streaming`` and the pid of its writer. Text reaches the
+An answer is a message with status ``streaming`` and the pid of its writer, which holds a
+file lock while it lives (:mod:`tui.store.writerlock`). Text reaches the
 database at most every :data:`FLUSH_INTERVAL` seconds; finishing writes the rest, the final
 status and the stats. A process opening the store marks ``interrupted`` every answer still
 ``streaming`` whose writer is gone, so a crash never leaves an answer "generating" forever.
@@ -20,6 +21,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
+from tui.store import writerlock
 from tui.store.core import LIVE_WRITERS
 from tui.store.db import StoreError
 from tui.store.models import UNSET, FinishStatus, Message, MessageStatus, Unset
@@ -52,8 +54,13 @@ class StreamingAnswers(MessageTree):
         for message_id, pid in found:
             if pid == me:
                 live = LIVE_WRITERS.has(self._key, message_id)
+            elif pid is None or self.path is None:
+                live = False
             else:
-                live = pid is not None and _pid_alive(int(pid))
+                # The writer's lock, which the dead (zombies, exec'd or reused PIDs) cannot
+                # hold; only where flock is missing, whether the PID exists.
+                held = writerlock.alive(self.path, int(pid))
+                live = _pid_alive(int(pid)) if held is None else held
             if not live:
                 dead.append(message_id)
         if dead:
@@ -77,6 +84,8 @@ class StreamingAnswers(MessageTree):
 
         ``parent_id`` defaults to the active leaf (the question just added).
         """
+        if self.path is not None:
+            writerlock.hold(self.path)
         message_id = self._insert_message(
             conversation_id, "assistant", "", parent_id, "streaming", model, None, writer=True
         )
@@ -89,6 +98,8 @@ class StreamingAnswers(MessageTree):
         message = self.get_message(message_id)
         if message.role != "assistant":
             raise StoreError(f"message {message_id} is not an assistant message")
+        if self.path is not None:
+            writerlock.hold(self.path)
         with self._write() as conn:
             conn.execute(
                 "UPDATE messages SET status = 'streaming', writer_pid = ? WHERE id = ?",
