@@ -6,6 +6,7 @@ signal, a writer that became a zombie or whose PID now runs another program.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -150,6 +151,73 @@ def test_signal_during_ask_saves_the_partial_answer(burrow_home: Path, signum: i
     assert answer.role == "assistant"
     assert answer.status == "cancelled"
     assert text(printed).strip()[:30] in answer.content
+
+
+def _latest_answer(db: Path) -> tuple[str, str] | None:
+    """(status, content) of the newest assistant message, read without touching the file."""
+    import sqlite3
+
+    if not db.exists():
+        return None
+    conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+    try:
+        row = conn.execute(
+            "SELECT status, content FROM messages WHERE role = 'assistant' ORDER BY id DESC"
+        ).fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_signal_to_the_app_saves_the_partial_answer(burrow_home: Path, signum: int) -> None:
+    """Defect 7: SIGTERM or SIGHUP (terminal closed) of the app killed it with the answer
+    still `streaming`; it must quit as the user would, the text so far saved as cancelled."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 80, 0, 0))
+    env = child_env(burrow_home, TERM="xterm-256color")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tui"], stdin=slave, stdout=slave, stderr=slave, env=env
+    )
+    os.close(slave)
+    shown = bytearray()
+
+    def drain() -> None:  # the app blocks if nobody reads its screen
+        with contextlib.suppress(OSError):
+            while chunk := os.read(master, 65536):
+                shown.extend(chunk)
+
+    threading.Thread(target=drain, daemon=True).start()
+    db = database(burrow_home)
+    try:
+        deadline = time.monotonic() + HANG_GUARD
+        time.sleep(1.0)
+        os.write(master, LONG.encode())
+        # Enter until the model is ready and the answer has some text (typed text stays in
+        # the composer while the model loads).
+        while (found := _latest_answer(db)) is None or len(found[1].strip()) < 20:
+            assert child.poll() is None, text(bytes(shown))[-2000:]
+            assert time.monotonic() < deadline, "no answer text"
+            if found is None:
+                os.write(master, b"\r")
+            time.sleep(0.5)
+        child.send_signal(signum)
+        child.wait(timeout=60)
+    finally:
+        child.kill()
+        child.wait()
+        os.close(master)
+    assert "Traceback" not in text(bytes(shown))
+    status, content = _latest_answer(db) or ("", "")
+    assert status == "cancelled", (status, content)
+    assert content.strip()
 
 
 # -- defect 8: an imported model path is not loaded at start --------------------------------
