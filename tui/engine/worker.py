@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from tui.engine.generation import SEND_EVERY, Generation, token_bytes
 from tui.engine.loading import LOG_ENV, check_memory, check_model_file, model_info, open_llama
@@ -296,7 +296,7 @@ def _open_log() -> tuple[int, str]:
     return fd, path
 
 
-def main() -> int:
+def main() -> NoReturn:
     # The protocol gets a private copy of the real stdout; fds 1 and 2 go to the log.
     protocol_fd = os.dup(1)
     log_fd, _ = _open_log()
@@ -310,8 +310,13 @@ def main() -> int:
     print(f"--- burrow engine worker {os.getpid()} started {time.ctime()}", flush=True)
     out = os.fdopen(protocol_fd, "wb", buffering=0)
     Worker(out, log_fd=2).run(sys.stdin.buffer)
-    return 0
+    # Leave at once: the daemon thread still blocked reading stdin would make interpreter
+    # shutdown abort ("Fatal Python error: _enter_buffered_busy"). The protocol pipe is
+    # unbuffered and the model is unloaded; only the log needs its last lines.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
