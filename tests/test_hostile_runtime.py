@@ -220,7 +220,6 @@ def test_signal_to_the_app_saves_the_partial_answer(burrow_home: Path, signum: i
     assert content.strip()
 
 
-
 # -- defect 9: the worker's exit, a question in a conversation deleted elsewhere ----------
 
 
@@ -235,6 +234,38 @@ def test_doctor_worker_exits_cleanly(burrow_home: Path) -> None:
     assert logs, "the worker wrote no log"
     for log in logs:
         assert "Fatal Python error" not in log.read_text(errors="replace"), log.read_text()
+
+
+async def test_question_in_a_conversation_deleted_elsewhere_stays_in_the_composer(
+    burrow_home: Path, smollm2_path: Path
+) -> None:
+    """Defect 9: asking in a conversation another process had deleted discarded the typed
+    question; it stays in the composer, and the next send starts a new conversation."""
+    from ui_helpers import ask, chat, make_app, views, wait_for, wait_idle, wait_ready
+
+    from tui.ui.widgets.composer import Composer
+
+    app = make_app(smollm2_path, max_tokens=8)
+    async with app.run_test(size=(80, 30)) as pilot:
+        await wait_ready(pilot, app)
+        await ask(pilot, app, "Say hi.")
+        conversation_id = chat(app).session.conversation_id
+        assert conversation_id is not None
+        with Store.open(database(burrow_home)) as other:  # another process's delete
+            other.delete_conversation(conversation_id)
+        composer = chat(app).query_one(Composer)
+        composer.focus()
+        await pilot.press(*"Keep me.")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: composer.text == "Keep me.", 30, "the question back")
+        await wait_idle(pilot, app)
+        assert composer.text == "Keep me."
+        await ask(pilot, app, "", timeout=HANG_GUARD)  # Enter sends it, in a new conversation
+        session = chat(app).session
+        assert session.conversation_id is not None  # (SQLite may reuse the deleted id)
+        path = session.store.active_path(session.conversation_id)
+        assert next(m.content for m in path) == "Keep me."
+        assert views(app)[-1].data.status == "done"
 
 
 # -- defect 8: an imported model path is not loaded at start --------------------------------
