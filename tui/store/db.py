@@ -35,6 +35,10 @@ class HistoryUnavailable(StoreError):
     """The history file is damaged, unreachable or full: the text names the file and why."""
 
 
+_CANNOT_WRITE = "it cannot be written (read-only file or folder)"
+_CANNOT_OPEN = "it cannot be opened (missing, unreadable or read-only folder)"
+
+
 def unavailable(path: Path | str | None, exc: BaseException) -> HistoryUnavailable:
     """One clear sentence for an SQLite or OS error on the history file at ``path``."""
     if isinstance(exc, HistoryUnavailable):
@@ -51,9 +55,9 @@ def unavailable(path: Path | str | None, exc: BaseException) -> HistoryUnavailab
     elif "not a database" in message or "malformed" in message or "corrupt" in message:
         reason = "the file is damaged (not a readable SQLite database)"
     elif "readonly" in message or "read-only" in message or isinstance(exc, PermissionError):
-        reason = "it cannot be written (read-only file or folder)"
+        reason = _CANNOT_WRITE
     elif "unable to open" in message or "disk i/o" in message:
-        reason = "it cannot be opened (missing, unreadable or read-only folder)"
+        reason = _CANNOT_OPEN
     elif isinstance(exc, OSError):
         reason = exc.strerror or str(exc)
     else:
@@ -223,16 +227,51 @@ def connect(path: Path | None) -> sqlite3.Connection:
         _create_private(path)
         conn = _open(str(path), path)
     except (sqlite3.Error, OSError) as exc:
-        raise unavailable(path, exc) from exc
+        problem = unavailable(path, exc)
+        if not (problem.args[0].endswith(_CANNOT_OPEN) or problem.args[0].endswith(_CANNOT_WRITE)):
+            raise problem from exc
+        try:
+            return _open_read_only(path)  # a read-only folder or file: browsing still works
+        except (sqlite3.Error, OSError):
+            raise problem from exc
     chmod_private(path)
     return conn
 
 
-def connect_reader(path: Path) -> sqlite3.Connection:
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """``path`` for reading only (``PRAGMA query_only``): a write says the file is read-only."""
+    try:
+        conn = connect_reader(path)
+    except sqlite3.OperationalError:
+        wal = Path(f"{path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise  # immutable would skip the answers still in the WAL
+        conn = connect_reader(path, immutable=True)
+    try:
+        version = user_version(conn)
+        if version != SCHEMA_VERSION:  # cannot migrate what cannot be written
+            raise StoreError(f"schema version {version}")
+        _check_length(conn, path)
+        conn.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def is_read_only(conn: sqlite3.Connection) -> bool:
+    return bool(conn.execute("PRAGMA query_only").fetchone()[0])
+
+
+def connect_reader(path: Path, *, immutable: bool = False) -> sqlite3.Connection:
     """A second connection that only reads (search): in WAL mode it reads while the writer
-    commits, so a long search never makes an answer's saves wait."""
+    commits, so a long search never makes an answer's saves wait.
+
+    ``immutable``: for a file nobody can change (in a read-only folder, where SQLite cannot
+    make the WAL's shared-memory file it otherwise needs even to read).
+    """
     conn = sqlite3.connect(
-        f"{path.resolve().as_uri()}?mode=ro",
+        f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if immutable else ""),
         uri=True,
         timeout=BUSY_TIMEOUT_MS / 1000,
         isolation_level=None,
@@ -242,6 +281,7 @@ def connect_reader(path: Path) -> sqlite3.Connection:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA query_only = ON")
         conn.execute("PRAGMA temp_store = MEMORY")  # sorts never spill history into files
+        user_version(conn)  # opens the file now: a failure is the caller's to handle
     except BaseException:
         conn.close()
         raise

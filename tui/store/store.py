@@ -44,7 +44,7 @@ class Store(StreamingAnswers):
         super().__init__(conn, path)
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.RLock()
-        if path is not None:
+        if path is not None and not db.is_read_only(conn):
             self.recover_interrupted()
 
     # -- opening and closing -----------------------------------------------------------------
@@ -66,6 +66,12 @@ class Store(StreamingAnswers):
     def open_incognito(cls) -> Store:
         """A store that lives only in memory: nothing it holds ever touches the disk."""
         return cls(db.connect(None), None)
+
+    @property
+    def read_only(self) -> bool:
+        """Opened for reading only (a read-only folder or file): every write is refused."""
+        with self._lock:
+            return self.path is not None and db.is_read_only(self._conn)
 
     @property
     def schema_version(self) -> int:

@@ -76,6 +76,11 @@ class Services:
                 # chat in memory (marked incognito) and say why nothing is saved.
                 self.store_problem = f"{exc}. Chatting without saving (incognito)."
                 self._store = Store.open_incognito()
+            if self._store.read_only:
+                self.store_problem = (
+                    f"history file {self._store.path}: it cannot be written (read-only); "
+                    "you can browse it, but new answers cannot be saved"
+                )
         return self._store
 
     @property

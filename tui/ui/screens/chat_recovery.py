@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tui.store import NotFoundError
+from tui.store import NotFoundError, StoreError
 
 if TYPE_CHECKING:
     from tui.ui.screens.chat import ChatScreen
@@ -25,15 +25,22 @@ def answer_worker_failed(screen: ChatScreen, error: BaseException | None) -> Non
     screen.call_later(screen._end_stream, "failed", "")
     if isinstance(error, NotFoundError) and screen.unsent is not None:
         screen.call_later(_keep_unsent, screen, screen.unsent)
-    else:
-        screen.notify(f"Answer failed: {error}", severity="error", timeout=10)
+        return
+    if isinstance(error, StoreError) and screen.unsent is not None:
+        # The history could not take the question (read-only, full, damaged): keep it.
+        screen.call_later(_give_back, screen, screen.unsent)
+    screen.notify(f"Answer failed: {error}", severity="error", timeout=10)
+
+
+def _give_back(screen: ChatScreen, text: str) -> None:
+    screen.unsent = None
+    if not screen.composer.text.strip():
+        screen.composer.load_text(text)
 
 
 def _keep_unsent(screen: ChatScreen, text: str) -> None:
     """Give the question back and start a new conversation for the next send."""
-    screen.unsent = None
-    if not screen.composer.text.strip():
-        screen.composer.load_text(text)
+    _give_back(screen, text)
     screen.session.new_conversation(incognito=screen.session.incognito)
     screen._after_conversation_change()
     screen.notify(
