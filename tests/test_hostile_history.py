@@ -252,3 +252,41 @@ def test_full_disk_during_ask_keeps_the_answer_and_says_so(
         assert str(db) in err, err
         assert "space" in err.lower() or "full" in err.lower(), err
         assert "model" not in err.lower(), err  # the model file is not to blame
+
+
+async def test_answer_that_cannot_be_saved_is_still_given_and_reported(
+    tmp_path: Path, smollm2_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defect 2: when the disk fills up after the question is saved, the answer still streams
+    in full, then one failure says it could not be saved and names the history file (no
+    exception escapes the session, which the app would show as a crash)."""
+    from tui.chat.events import AnswerChunk, AnswerFailed, AnswerStarted
+    from tui.chat.session import ChatSession
+    from tui.engine.client import EngineClient
+    from tui.engine.protocol import LoadParams
+    from tui.settings import Settings
+    from tui.store.db import unavailable
+
+    db = tmp_path / "history.sqlite3"
+    engine = EngineClient()
+    try:
+        engine.load(LoadParams(path=str(smollm2_path), n_ctx=512, n_threads=2))
+        with Store.open(db) as store:
+            full = sqlite3.OperationalError("database or disk is full")
+
+            def no_space(*args: object, **kwargs: object) -> None:
+                raise unavailable(db, full)
+
+            monkeypatch.setattr(store, "_append_text", no_space)
+            monkeypatch.setattr(store, "_finish_stream", no_space)
+            settings = Settings(temperature=0.0, seed_mode="fixed", seed=7, max_tokens=12)
+            session = ChatSession(engine, store, settings)
+            events = [e async for e in session.ask("Tell me about the sea.")]
+    finally:
+        engine.shutdown()
+    assert isinstance(events[0], AnswerStarted)
+    assert "".join(e.text for e in events if isinstance(e, AnswerChunk)).strip()
+    last = events[-1]
+    assert isinstance(last, AnswerFailed), last
+    assert "could not be saved" in last.message and str(db) in last.message
+    assert "space" in last.message
