@@ -9,6 +9,7 @@ it can take it (or the file is missing) the writer is gone.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import threading
@@ -39,8 +40,16 @@ def hold(database: Path) -> None:
     with _lock:
         if key in _held:
             return
+        file = folder(database) / f"{os.getpid()}.lock"
         with contextlib.suppress(OSError):
-            _held[key] = _take(folder(database) / f"{os.getpid()}.lock")
+            _held[key] = _take(file)
+            # A clean exit takes its file away (still locked: no one can mistake it).
+            atexit.register(_remove, file)
+
+
+def _remove(file: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(file)
 
 
 def _take(file: Path) -> int:
