@@ -290,3 +290,28 @@ async def test_answer_that_cannot_be_saved_is_still_given_and_reported(
     assert isinstance(last, AnswerFailed), last
     assert "could not be saved" in last.message and str(db) in last.message
     assert "space" in last.message
+
+
+@needs_namespaces
+def test_full_disk_for_the_engine_log_is_not_a_model_failure(
+    burrow_home: Path, tmp_path: Path
+) -> None:
+    """Defect 2: with the disk full, the engine worker died writing its log and `burrow ask`
+    said the model crashed while loading; the log is only for details, the answer comes."""
+    cache = burrow_home / "cache"
+    cache.mkdir(parents=True)
+    fill = tmp_path / "fill.py"
+    fill.write_text(FILL)
+    q = shlex.quote
+    code, stdout, err = in_namespace(
+        burrow_home,
+        f"""
+        mount -t tmpfs -o size=1m,mode=0700 none {q(str(cache))} || exit 99
+        "$PY" {q(str(fill))} {q(str(cache))} 0
+        exec "$PY" -m tui ask "Say hi." --max-tokens 4 --threads 2
+        """,
+    )
+    assert code != 99, err
+    assert code == 0, err
+    assert "Traceback" not in err, err
+    assert stdout.strip()
