@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -300,7 +299,8 @@ def test_closed_store_refuses_work(tmp_path: Path) -> None:
 def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.sqlite3"
     bad.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(sqlite3.DatabaseError):
+    # One clear error naming the file (not SQLite's bare "file is not a database").
+    with pytest.raises(StoreError, match=r"bad\.sqlite3"):
         Store.open(bad)
 
 

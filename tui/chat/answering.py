@@ -4,6 +4,7 @@ saved as it comes (so a crash or a quit keeps what was written)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Literal
 
@@ -20,7 +21,7 @@ from tui.chat.events import (
 from tui.chat.resume import engine_used
 from tui.chat.templates import TemplateError
 from tui.engine.protocol import Failed, Finished, ModelInfo, SamplingParams, TextChunk
-from tui.store import Message, StreamWriter
+from tui.store import Message, StoreError, StreamWriter
 
 if TYPE_CHECKING:
     from tui.chat.session import ChatSession
@@ -78,36 +79,47 @@ class AnswerRun:
     async def _generate(
         self, writer: StreamWriter, fit: ContextFit, model: ModelInfo
     ) -> AsyncIterator[SessionEvent]:
+        finished = False
+        try:
+            async for event in self._stream(writer, fit, model):
+                if isinstance(event, (AnswerFinished, AnswerFailed)):
+                    finished = True
+                yield event
+        except StoreError as exc:
+            # The history could not take the answer (full disk...): it stays on screen.
+            finished = True
+            yield AnswerFailed(writer.message_id, f"the answer could not be saved: {exc}", False)
+        finally:
+            if not finished and not writer.finished:
+                # The consumer stopped listening (app quit, task cancelled): keep the text.
+                engine_used(self.session.engine, None)
+                self.session.engine.cancel()
+                with contextlib.suppress(StoreError):
+                    writer.finish("cancelled", {"stop_reason": "cancelled"})
+
+    async def _stream(
+        self, writer: StreamWriter, fit: ContextFit, model: ModelInfo
+    ) -> AsyncIterator[SessionEvent]:
         prompt = fit.prompt
         parts = list(prompt.parts)
         if self.continuing is not None and self.continuing.content:
             parts.append((self.continuing.content, False))
-        finished = False
-        try:
-            stream = self.session.engine.agenerate(
-                parts,
-                self._sampling(fit),
-                add_bos=prompt.add_bos,
-                interval=self.session.delivery_interval,
-            )
-            async for event in stream:
-                if isinstance(event, TextChunk):
-                    writer.append(event.text)
-                    yield AnswerChunk(event.text, event.tokens)
-                elif isinstance(event, Finished):
-                    finished = True
-                    yield self._finished(writer, fit, model, event)
-                elif isinstance(event, Failed):
-                    engine_used(self.session.engine, None)
-                    writer.finish("error", {"error": event.error, "kind": event.kind})
-                    finished = True
-                    yield AnswerFailed(writer.message_id, event.error, event.kind == "crash")
-        finally:
-            if not finished:
-                # The consumer stopped listening (app quit, task cancelled): keep the text.
+        stream = self.session.engine.agenerate(
+            parts,
+            self._sampling(fit),
+            add_bos=prompt.add_bos,
+            interval=self.session.delivery_interval,
+        )
+        async for event in stream:
+            if isinstance(event, TextChunk):
+                writer.append(event.text)
+                yield AnswerChunk(event.text, event.tokens)
+            elif isinstance(event, Finished):
+                yield self._finished(writer, fit, model, event)
+            elif isinstance(event, Failed):
                 engine_used(self.session.engine, None)
-                self.session.engine.cancel()
-                writer.finish("cancelled", {"stop_reason": "cancelled"})
+                writer.finish("error", {"error": event.error, "kind": event.kind})
+                yield AnswerFailed(writer.message_id, event.error, event.kind == "crash")
 
     def _finished(
         self, writer: StreamWriter, fit: ContextFit, model: ModelInfo, event: Finished

@@ -69,9 +69,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from tui.cli.common import CliError, UsageError
-    from tui.engine.client import EngineClient, EngineError
-    from tui.engine.protocol import LoadParams
-    from tui.store import NotFoundError, Store
+    from tui.store import StoreError
 
     flags = _flags(args)
     _validate(flags)
@@ -80,6 +78,39 @@ def run(args: argparse.Namespace) -> int:
     if args.continue_id is not None and args.no_save:
         raise UsageError("--continue and --no-save do not go together")
     templates, presets = _templates_and_presets(args)
+    _stop_like_ctrl_c()
+    try:
+        return _run(args, model_path, settings, (templates, presets), flags)
+    except StoreError as exc:  # a damaged, unreachable or full history: one line naming it
+        raise CliError(str(exc)) from exc
+
+
+def _stop_like_ctrl_c() -> None:
+    """SIGTERM and SIGHUP stop like Ctrl+C: the answer so far is saved, marked cancelled
+    (left to die, the process would leave it ``streaming``)."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), interrupt)
+
+
+def _run(
+    args: argparse.Namespace,
+    model_path: Path,
+    settings: Settings,
+    prompts: tuple[Any, Any],
+    flags: dict[str, Any],
+) -> int:
+    import sys
+
+    from tui.cli.common import CliError, UsageError
+    from tui.engine.client import EngineClient, EngineError
+    from tui.engine.protocol import LoadParams
+    from tui.store import NotFoundError, Store
 
     store = Store.open_incognito() if args.no_save else Store.open()
     engine = EngineClient()
@@ -93,9 +124,11 @@ def run(args: argparse.Namespace) -> int:
             engine.load(LoadParams(path=str(model_path), **settings.load_params()))
         except EngineError as exc:
             raise CliError(str(exc)) from exc
-        session = _session(args, engine, store, settings, templates, presets, flags)
+        session = _session(args, engine, store, settings, *prompts, flags)
         result = _ask(args, session)
         if "error" in result:
+            if not args.json:
+                sys.stdout.write("\n")  # the text shown so far stays, on its own line
             raise CliError(result["error"])
         _print_result(args, result, session, str(model_path))
         return 0

@@ -67,8 +67,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from tui import paths
     from tui.cli.common import CliError
-    from tui.store import NotFoundError, Store, StoreError
+    from tui.store import NotFoundError, Store, StoreError, db
 
     try:
         with Store.open() as store:
@@ -77,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc).strip("'\"")) from exc
     except StoreError as exc:
         raise CliError(str(exc)) from exc
+    except sqlite3.Error as exc:  # last resort: never a traceback
+        raise CliError(str(db.unavailable(paths.database_path(), exc))) from exc
 
 
 def _when(timestamp: float) -> str:

@@ -72,7 +72,10 @@ class WorkerProcess:
 
     def __init__(self, argv: list[str], env: dict[str, str], log_path: Path) -> None:
         rotate_log(log_path)
-        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError:  # a log that cannot be written must not stop the engine
+            log_fd = os.open(os.devnull, os.O_WRONLY)
         try:
             self.proc = subprocess.Popen(
                 argv,
@@ -211,8 +214,8 @@ class CancelHandle:
 
 
 def rotate_log(log_path: Path) -> None:
-    log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
+        log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if log_path.stat().st_size > _LOG_ROTATE_BYTES:
             os.replace(log_path, log_path.with_name(log_path.name + ".1"))
     except OSError:

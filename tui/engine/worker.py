@@ -12,9 +12,11 @@ by the main thread.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import faulthandler
 import gc
+import io
 import logging
 import os
 import queue
@@ -24,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from tui.engine.generation import SEND_EVERY, Generation, token_bytes
 from tui.engine.loading import LOG_ENV, check_memory, check_model_file, model_info, open_llama
@@ -285,6 +287,26 @@ class Worker:
             )
 
 
+class _LogStream(io.TextIOBase):
+    """The worker's stdout/stderr: straight to the log file, and a log that cannot be written
+    (a full disk) loses the line instead of stopping the engine, which would then look like a
+    model that crashes while loading."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def write(self, text: str) -> int:
+        with contextlib.suppress(OSError):
+            os.write(self._fd, text.encode("utf-8", errors="replace"))
+        return len(text)
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def writable(self) -> bool:
+        return True
+
+
 def _open_log() -> tuple[int, str]:
     path = os.environ.get(LOG_ENV)
     if not path:
@@ -292,26 +314,34 @@ def _open_log() -> tuple[int, str]:
 
         path = str(paths.log_dir() / "engine.log")
         os.environ[LOG_ENV] = path
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    except OSError:  # no log (full or read-only disk) rather than no engine
+        fd = os.open(os.devnull, os.O_WRONLY)
     return fd, path
 
 
-def main() -> int:
+def main() -> NoReturn:
     # The protocol gets a private copy of the real stdout; fds 1 and 2 go to the log.
     protocol_fd = os.dup(1)
     log_fd, _ = _open_log()
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
-    sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False, buffering=1)  # noqa: SIM115
-    sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False, buffering=1)  # noqa: SIM115
+    sys.stdout = _LogStream(1)
+    sys.stderr = _LogStream(2)
     faulthandler.enable(file=sys.stderr)  # a C crash leaves a Python traceback in the log
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in the terminal is the app's
     print(f"--- burrow engine worker {os.getpid()} started {time.ctime()}", flush=True)
     out = os.fdopen(protocol_fd, "wb", buffering=0)
     Worker(out, log_fd=2).run(sys.stdin.buffer)
-    return 0
+    # Leave at once: the daemon thread still blocked reading stdin would make interpreter
+    # shutdown abort ("Fatal Python error: _enter_buffered_busy"). The protocol pipe is
+    # unbuffered and the model is unloaded; only the log needs its last lines.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

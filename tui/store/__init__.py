@@ -4,7 +4,7 @@ Headless (no Textual, no Rich). Rows never leave this package: callers get the f
 dataclasses of :mod:`tui.store.models`.
 """
 
-from tui.store.db import SCHEMA_VERSION, NotFoundError, StoreError
+from tui.store.db import SCHEMA_VERSION, HistoryUnavailable, NotFoundError, StoreError
 from tui.store.models import (
     UNSET,
     Branches,
@@ -26,6 +26,7 @@ __all__ = [
     "Branches",
     "Conversation",
     "FinishStatus",
+    "HistoryUnavailable",
     "ImportResult",
     "Message",
     "MessageStatus",

@@ -7,15 +7,16 @@ nothing holds the write lock while a model generates.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from tui.store import rows
-from tui.store.db import NotFoundError, StoreError
+from tui.store.db import NotFoundError, StoreError, unavailable
 from tui.store.models import Conversation
 
 
@@ -68,19 +69,38 @@ class StoreCore:
         with self._lock:
             if self._closed:
                 raise StoreError("the history store is closed")
-            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    # A failed COMMIT or a full disk may have ended the transaction already.
+                    if self._conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._reraise(exc)
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._lock:
             if self._closed:
                 raise StoreError("the history store is closed")
-            return self._conn.execute(sql, params).fetchall()
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                self._reraise(exc)
+
+    def _reraise(self, exc: sqlite3.Error) -> NoReturn:
+        """The file's trouble (damaged, full, read-only) as one sentence naming it; a
+        constraint or programming error, or a search stopped by its time budget, stays what
+        it is."""
+        if isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError)):
+            raise exc
+        if isinstance(exc, sqlite3.OperationalError) and "interrupted" in str(exc):
+            raise exc
+        raise unavailable(self.path, exc) from exc
 
     def get_conversation(self, conversation_id: int) -> Conversation:
         found = self._rows(

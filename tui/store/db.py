@@ -17,8 +17,10 @@ the same time migrate it once.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
+import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -27,6 +29,41 @@ BUSY_TIMEOUT_MS = 15_000
 
 class StoreError(Exception):
     """The history database cannot be used (newer schema, no FTS5, incognito misuse...)."""
+
+
+class HistoryUnavailable(StoreError):
+    """The history file is damaged, unreachable or full: the text names the file and why."""
+
+
+_CANNOT_WRITE = "it cannot be written (read-only file or folder)"
+_CANNOT_OPEN = "it cannot be opened (missing, unreadable or read-only folder)"
+
+
+def unavailable(path: Path | str | None, exc: BaseException) -> HistoryUnavailable:
+    """One clear sentence for an SQLite or OS error on the history file at ``path``."""
+    if isinstance(exc, HistoryUnavailable):
+        return exc
+    message = str(exc).lower()
+    code = getattr(exc, "sqlite_errorcode", None)
+    if (
+        (isinstance(exc, OSError) and exc.errno == errno.ENOSPC)
+        or code == sqlite3.SQLITE_FULL
+        or "full" in message
+        or "no space" in message
+    ):
+        reason = "no space left on the device"
+    elif "not a database" in message or "malformed" in message or "corrupt" in message:
+        reason = "the file is damaged (not a readable SQLite database)"
+    elif "readonly" in message or "read-only" in message or isinstance(exc, PermissionError):
+        reason = _CANNOT_WRITE
+    elif "unable to open" in message or "disk i/o" in message:
+        reason = _CANNOT_OPEN
+    elif isinstance(exc, OSError):
+        reason = exc.strerror or str(exc)
+    else:
+        reason = str(exc)
+    where = "in memory" if path is None else str(path)
+    return HistoryUnavailable(f"history file {where}: {reason}")
 
 
 class NotFoundError(StoreError, LookupError):
@@ -178,23 +215,141 @@ def connect(path: Path | None) -> sqlite3.Connection:
     The connection is in autocommit mode (``isolation_level=None``): the store opens its own
     short ``BEGIN IMMEDIATE`` transactions. ``check_same_thread=False``: the store serialises
     use of the connection with a lock, and the UI calls it from worker threads.
+
+    A file that is not a sound history (a folder, a FIFO, junk, cut short, a newer schema,
+    unreachable) raises :class:`HistoryUnavailable` naming it, and is left exactly as it was.
     """
-    if path is not None:
+    if path is None:
+        return _open(":memory:", None)
+    try:
+        _check_file(path)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         _create_private(path)
-    target = ":memory:" if path is None else str(path)
+        conn = _open(str(path), path)
+    except (sqlite3.Error, OSError) as exc:
+        problem = unavailable(path, exc)
+        if not (problem.args[0].endswith(_CANNOT_OPEN) or problem.args[0].endswith(_CANNOT_WRITE)):
+            raise problem from exc
+        try:
+            return _open_read_only(path)  # a read-only folder or file: browsing still works
+        except (sqlite3.Error, OSError):
+            raise problem from exc
+    chmod_private(path)
+    return conn
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """``path`` for reading only (``PRAGMA query_only``): a write says the file is read-only."""
+    try:
+        conn = connect_reader(path)
+    except sqlite3.OperationalError:
+        wal = Path(f"{path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise  # immutable would skip the answers still in the WAL
+        conn = connect_reader(path, immutable=True)
+    try:
+        version = user_version(conn)
+        if version != SCHEMA_VERSION:  # cannot migrate what cannot be written
+            raise StoreError(f"schema version {version}")
+        _check_length(conn, path)
+        conn.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def is_read_only(conn: sqlite3.Connection) -> bool:
+    return bool(conn.execute("PRAGMA query_only").fetchone()[0])
+
+
+def connect_reader(path: Path, *, immutable: bool = False) -> sqlite3.Connection:
+    """A second connection that only reads (search): in WAL mode it reads while the writer
+    commits, so a long search never makes an answer's saves wait.
+
+    ``immutable``: for a file nobody can change (in a read-only folder, where SQLite cannot
+    make the WAL's shared-memory file it otherwise needs even to read).
+    """
+    conn = sqlite3.connect(
+        f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if immutable else ""),
+        uri=True,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        isolation_level=None,
+        check_same_thread=False,
+    )
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA query_only = ON")
+        conn.execute("PRAGMA temp_store = MEMORY")  # sorts never spill history into files
+        user_version(conn)  # opens the file now: a failure is the caller's to handle
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _open(target: str, path: Path | None) -> sqlite3.Connection:
     conn = sqlite3.connect(
         target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
     )
     try:
+        # Refuse a newer schema before anything (the journal mode) is written to the file.
+        version = user_version(conn)
+        if version > SCHEMA_VERSION:
+            raise HistoryUnavailable(
+                f"history file {path}: schema version {version} is newer than this Burrow "
+                f"understands ({SCHEMA_VERSION}); update Burrow (the file is left untouched)"
+            )
+        if path is not None:
+            _check_length(conn, path)
         _configure(conn, in_memory=path is None)
         migrate(conn)
     except BaseException:
         conn.close()
         raise
-    if path is not None:
-        chmod_private(path)
     return conn
+
+
+_MAGIC = b"SQLite format 3\0"
+
+
+def _check_file(path: Path) -> None:
+    """Before SQLite opens ``path``: a regular file starting like an SQLite database (or empty).
+
+    SQLite would block for ever on a FIFO and give vague errors on a folder or junk.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (FIFO, device?)"
+        raise HistoryUnavailable(f"history file {path}: it is {kind}, not a history file")
+    if info.st_size == 0:
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        head = os.read(fd, len(_MAGIC))
+    finally:
+        os.close(fd)
+    if head != _MAGIC:
+        raise HistoryUnavailable(
+            f"history file {path}: the file is damaged (not a readable SQLite database)"
+        )
+
+
+def _check_length(conn: sqlite3.Connection, path: Path) -> None:
+    """A file cut short: fewer bytes than its pages, with no WAL holding the rest."""
+    wal = Path(f"{path}-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        return
+    pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+    size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    if path.stat().st_size < pages * size:
+        raise HistoryUnavailable(
+            f"history file {path}: the file is damaged (cut short: "
+            f"{path.stat().st_size} of {pages * size} bytes)"
+        )
 
 
 def _configure(conn: sqlite3.Connection, *, in_memory: bool) -> None:

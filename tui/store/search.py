@@ -5,6 +5,10 @@ A query is first tried as FTS5 syntax, so prefix (``burr*``), phrase (``"exact w
 quote, ``*`` alone, ``-``, unbalanced parentheses...) the words of the query are searched
 instead, each quoted, all required: typing never raises.
 
+A query is bounded: beyond :data:`MAX_QUERY_CHARS` characters or :data:`MAX_TERMS` words only
+its first words are searched (all required), and a search that runs longer than
+:data:`TIME_BUDGET` seconds stops with no hits: a pasted page never holds the history up.
+
 Hits are ranked by bm25 (best first); when a query matches more than ``CANDIDATES`` messages
 only the newest ``CANDIDATES`` are ranked, which keeps every search fast on a big history.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 
 from tui.store.models import SearchHit
 
@@ -20,6 +25,10 @@ SNIPPET_TOKENS = 16
 CANDIDATES = 2000
 """A query matching more messages than this ranks only the newest this many: ranking every
 match of a very common word costs seconds on a phone with a big history."""
+MAX_QUERY_CHARS = 1000
+MAX_TERMS = 32
+TIME_BUDGET = 2.0
+"""Seconds a search may run; FTS5 evaluates a long phrase term by term over big doclists."""
 ELLIPSIS = "…"
 _WORD = re.compile(r"(\w+)(\*?)")
 _OPERATORS = frozenset({"AND", "OR", "NOT", "NEAR"})
@@ -48,16 +57,40 @@ def search(
     start_mark: str = "**",
     end_mark: str = "**",
 ) -> list[SearchHit]:
-    query = query.strip()
+    query = bounded(query)
     if not query or limit <= 0:
         return []
+    deadline = time.monotonic() + TIME_BUDGET
+    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
     try:
-        return _run(conn, query, limit, offset, conversation_id, start_mark, end_mark)
-    except sqlite3.OperationalError:
-        fallback = plain_query(query)
-        if not fallback:
+        try:
+            return _run(conn, query, limit, offset, conversation_id, start_mark, end_mark)
+        except sqlite3.OperationalError as exc:
+            if _interrupted(exc):
+                return []
+            fallback = plain_query(query)
+            if not fallback:
+                return []
+            return _run(conn, fallback, limit, offset, conversation_id, start_mark, end_mark)
+    except sqlite3.OperationalError as exc:
+        if _interrupted(exc):  # over the time budget: too broad a query, no hits
             return []
-        return _run(conn, fallback, limit, offset, conversation_id, start_mark, end_mark)
+        raise
+    finally:
+        conn.set_progress_handler(None, 0)
+
+
+def bounded(query: str) -> str:
+    """``query`` itself, or when too long (characters or words) its first words, all required."""
+    query = query.strip()
+    if len(query) <= MAX_QUERY_CHARS and len(_WORD.findall(query)) <= MAX_TERMS:
+        return query
+    words = " ".join(w + s for w, s in _WORD.findall(query[: MAX_QUERY_CHARS * 4])[:MAX_TERMS])
+    return plain_query(words)
+
+
+def _interrupted(exc: sqlite3.OperationalError) -> bool:
+    return "interrupted" in str(exc)
 
 
 def _run(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -41,7 +42,9 @@ class Store(StreamingAnswers):
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None) -> None:
         super().__init__(conn, path)
-        if path is not None:
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.RLock()
+        if path is not None and not db.is_read_only(conn):
             self.recover_interrupted()
 
     # -- opening and closing -----------------------------------------------------------------
@@ -65,6 +68,12 @@ class Store(StreamingAnswers):
         return cls(db.connect(None), None)
 
     @property
+    def read_only(self) -> bool:
+        """Opened for reading only (a read-only folder or file): every write is refused."""
+        with self._lock:
+            return self.path is not None and db.is_read_only(self._conn)
+
+    @property
     def schema_version(self) -> int:
         with self._lock:
             return db.user_version(self._conn)
@@ -74,6 +83,9 @@ class Store(StreamingAnswers):
             if self._closed:
                 return
             self._closed = True
+            with self._reader_lock:
+                if self._reader is not None:
+                    self._reader.close()
             if self.path is not None:
                 # Fold the WAL back into the file so it does not grow between runs.
                 with contextlib.suppress(sqlite3.Error):
@@ -280,18 +292,35 @@ class Store(StreamingAnswers):
         """Full-text search of titles and messages, best first (see ``tui.store.search``)."""
         from tui.store import search
 
-        with self._lock:
+        conn, lock = self._search_connection()
+        with lock:
             if self._closed:
                 raise StoreError("the history store is closed")
-            return search.search(
-                self._conn,
-                query,
-                limit=limit,
-                offset=offset,
-                conversation_id=conversation_id,
-                start_mark=start_mark,
-                end_mark=end_mark,
-            )
+            try:
+                return search.search(
+                    conn,
+                    query,
+                    limit=limit,
+                    offset=offset,
+                    conversation_id=conversation_id,
+                    start_mark=start_mark,
+                    end_mark=end_mark,
+                )
+            except sqlite3.Error as exc:
+                self._reraise(exc)
+
+    def _search_connection(self) -> tuple[sqlite3.Connection, threading.RLock]:
+        """Search reads on its own connection and lock (not the one every save takes), so a
+        streaming answer never waits for a search; incognito has only its one connection."""
+        with self._lock:
+            if self.path is None or self._closed:
+                return self._conn, self._lock
+            if self._reader is None:
+                try:
+                    self._reader = db.connect_reader(self.path)
+                except (sqlite3.Error, OSError):
+                    return self._conn, self._lock
+            return self._reader, self._reader_lock
 
     # -- bulk writes (import, synthetic histories) ---------------------------------------------
 

@@ -1,7 +1,8 @@
 """Streaming answers: the writer that stores an answer while it is generated, and the
 recovery of answers whose writing process died.
 
-An answer is a message with status ``streaming`` and the pid of its writer. Text reaches the
+An answer is a message with status ``streaming`` and the pid of its writer, which holds a
+file lock while it lives (:mod:`tui.store.writerlock`). Text reaches the
 database at most every :data:`FLUSH_INTERVAL` seconds; finishing writes the rest, the final
 status and the stats. A process opening the store marks ``interrupted`` every answer still
 ``streaming`` whose writer is gone, so a crash never leaves an answer "generating" forever.
@@ -20,6 +21,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
+from tui.store import writerlock
 from tui.store.core import LIVE_WRITERS
 from tui.store.db import StoreError
 from tui.store.models import UNSET, FinishStatus, Message, MessageStatus, Unset
@@ -52,8 +54,13 @@ class StreamingAnswers(MessageTree):
         for message_id, pid in found:
             if pid == me:
                 live = LIVE_WRITERS.has(self._key, message_id)
+            elif pid is None or self.path is None:
+                live = False
             else:
-                live = pid is not None and _pid_alive(int(pid))
+                # The writer's lock, which the dead (zombies, exec'd or reused PIDs) cannot
+                # hold; only where flock is missing, whether the PID exists.
+                held = writerlock.alive(self.path, int(pid))
+                live = _pid_alive(int(pid)) if held is None else held
             if not live:
                 dead.append(message_id)
         if dead:
@@ -77,6 +84,8 @@ class StreamingAnswers(MessageTree):
 
         ``parent_id`` defaults to the active leaf (the question just added).
         """
+        if self.path is not None:
+            writerlock.hold(self.path)
         message_id = self._insert_message(
             conversation_id, "assistant", "", parent_id, "streaming", model, None, writer=True
         )
@@ -89,6 +98,8 @@ class StreamingAnswers(MessageTree):
         message = self.get_message(message_id)
         if message.role != "assistant":
             raise StoreError(f"message {message_id} is not an assistant message")
+        if self.path is not None:
+            writerlock.hold(self.path)
         with self._write() as conn:
             conn.execute(
                 "UPDATE messages SET status = 'streaming', writer_pid = ? WHERE id = ?",
@@ -196,7 +207,10 @@ class StreamWriter:
                 raise StoreError("this answer is already finished")
             self._pending.append(text)
             if time.monotonic() - self._last_flush >= self._flush_interval:
-                self._flush_locked()
+                # A full disk must not stop the answer: the text stays pending (and shown);
+                # the next flush retries, and finish says if it still cannot be saved.
+                with contextlib.suppress(StoreError):
+                    self._flush_locked()
             elif self._timer is None:
                 delay = max(0.0, self._flush_interval - (time.monotonic() - self._last_flush))
                 self._timer = threading.Timer(delay, self._timer_flush)
@@ -240,7 +254,13 @@ class StreamWriter:
                 self._timer.cancel()
                 self._timer = None
             chunk = "".join(self._pending)
-            self._save_end(chunk, status, stats)
+            try:
+                self._save_end(chunk, status, stats)
+            except StoreError:
+                # Not saved (full disk, damaged file): the row stays ``streaming`` and is
+                # marked interrupted later; the caller keeps the text (``self.text``).
+                self._finished = True
+                raise
             self._flushed.append(chunk)
             self._pending.clear()
             self._finished = True

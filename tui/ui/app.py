@@ -64,9 +64,40 @@ class BurrowApp(App[int]):
         self.push_screen(self.chat)
         for problem in self.services.settings_problems:
             self.notify(problem, title="Settings", severity="warning", timeout=10)
+        self.services.store  # noqa: B018 - opens the history now, so a problem is known
+        if self.services.store_problem:
+            self.notify(self.services.store_problem, title="History", severity="error", timeout=30)
         if self._load_model_at_start:
             self.load_model()
+        if not self.is_headless:
+            self._quit_on_signals()
         self.call_after_refresh(self._freeze_startup_heap)
+
+    def _quit_on_signals(self) -> None:
+        """SIGTERM and SIGHUP (the terminal closed) quit as the user would, keeping a streaming
+        answer (saved as it is, marked cancelled) instead of leaving it ``streaming``."""
+        import asyncio
+        import contextlib
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for name in ("SIGTERM", "SIGHUP"):
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            # Not the main thread, or no signals here: the default stays.
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self._signalled, signum)
+
+    def _signalled(self, signum: int) -> None:
+        self.run_worker(self._quit_saving(128 + signum), group="quit", exclusive=True)
+
+    async def _quit_saving(self, code: int) -> None:
+        chat = self.chat
+        if chat is not None and chat.streaming:
+            chat.session.cancel()
+            await chat.wait_for_answer()
+        self.exit(code)
 
     def _freeze_startup_heap(self) -> None:
         """Take what start-up built (modules, styles, the first screen) out of the garbage

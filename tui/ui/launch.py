@@ -13,4 +13,5 @@ def launch(args: argparse.Namespace) -> int:
     services = Services(model=getattr(args, "model", None))
     app = BurrowApp(services, incognito=bool(getattr(args, "incognito", False)))
     result = app.run()
-    return int(result or 0)
+    # A crash inside the app (Textual printed it) must not look like a clean quit.
+    return int(result or app.return_code or 0)

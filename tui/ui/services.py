@@ -52,6 +52,8 @@ class Services:
         self._settings = settings
         self.requested_model = model
         self.settings_problems: list[str] = []
+        self.store_problem: str | None = None
+        """Why the history could not be opened (the app then chats without saving)."""
         self._sessions: list[ChatSession] = []
 
     @property
@@ -65,9 +67,20 @@ class Services:
     @property
     def store(self) -> Store:
         if self._store is None:
-            from tui.store.store import Store
+            from tui.store import Store, StoreError
 
-            self._store = Store.open()
+            try:
+                self._store = Store.open()
+            except StoreError as exc:
+                # A damaged or unreachable history must not stop the app, nor be touched:
+                # chat in memory (marked incognito) and say why nothing is saved.
+                self.store_problem = f"{exc}. Chatting without saving (incognito)."
+                self._store = Store.open_incognito()
+            if self._store.read_only:
+                self.store_problem = (
+                    f"history file {self._store.path}: it cannot be written (read-only); "
+                    "you can browse it, but new answers cannot be saved"
+                )
         return self._store
 
     @property

@@ -31,6 +31,7 @@ from tui.ui.clipboard import copy_text
 from tui.ui.formatting import format_stats, message_data, relative_time
 from tui.ui.layout import HORIZONTAL_BREAKPOINTS, is_compact
 from tui.ui.messages import Answer, ContextUpdated, ModelStateChanged
+from tui.ui.screens import chat_recovery
 from tui.ui.screens.chat_actions import (
     HANDLERS,
     LAST_MESSAGE_COMMANDS,
@@ -82,6 +83,7 @@ class ChatScreen(Screen[None]):
         self.session.delivery_interval = self._redraw_interval
         self._start_incognito = incognito
         self.model_ready = False
+        self.unsent: str | None = None  # a question sent but not yet saved
         self.answers_ended = 0
         """How many answers have ended (done, stopped or failed): tests wait on it."""
         self._last_notice: str | None = None
@@ -210,6 +212,7 @@ class ChatScreen(Screen[None]):
             return
         if not self.need_model():
             return
+        self.unsent = text
         self.composer.clear()
         message_id = self.composer.stop_editing()
         if message_id is not None:
@@ -229,15 +232,14 @@ class ChatScreen(Screen[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
         if worker.group == ANSWER_GROUP and event.state == WorkerState.ERROR:
-            # A bug in the session, not a model failure: keep the app, say what happened.
-            self.notify(f"Answer failed: {worker.error}", severity="error", timeout=10)
-            self.call_later(self._end_stream, "failed", "")
+            chat_recovery.answer_worker_failed(self, worker.error)
         elif worker.group == "context" and event.state == WorkerState.ERROR:
             self.log.warning(f"context meter: {worker.error}")
 
     async def on_answer_started(self, message: Answer.Started) -> None:
         event = message.event
         self.streaming = True
+        chat_recovery.answer_started(self)
         await self._sync_path()
         view = self.log_view.view_for(event.assistant_message_id)
         if view is None:
@@ -276,8 +278,7 @@ class ChatScreen(Screen[None]):
         event = message.event
         self.notify(event.message, title="Answer failed", severity="error", timeout=10)
         await self._end_stream("failed", f"failed: {event.message}")
-        if event.crashed:
-            self.model_ready = False
+        if event.crashed:  # still "ready": the next question restarts the engine
             self._status.show_model("failed", detail="engine stopped")
             self._banner.show(f"The engine stopped: {event.message}", "Restart")
 
