@@ -1,0 +1,104 @@
+"""Stored text never writes raw escape sequences to a terminal or an export (defect 1).
+
+An answer, an imported conversation or a title can hold ``ESC ] 0 ; … ESC \\`` (set the
+terminal title) or ``ESC ] 52 ; c ; … BEL`` (write the clipboard), or the 8-bit CSI U+009B.
+Whatever prints stored text must show such characters visibly instead.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hostile_helpers import burrow, raw_controls, text
+
+from tui.store import Store
+
+TITLE = "Pwned\x1b]0;HACKED TITLE\x1b\\ talk"
+QUESTION = "Which colour?\x1b[2J"
+ANSWER = (
+    "Violet\x1b]52;c;ZWNobyBwd25lZA==\x07 is nice.\n"
+    "Red\x9b31m sunsets\x9b0m too.\x1b[8m hidden\rOVERWRITE\x00\x7f end"
+)
+
+
+def seed() -> int:
+    with Store.open() as store:
+        conversation = store.create_conversation(title=TITLE, system_prompt="be\x1b]0;x\x07 kind")
+        store.add_message(conversation.id, "user", QUESTION)
+        store.add_message(conversation.id, "assistant", ANSWER)
+        return conversation.id
+
+
+def test_history_show_neutralises_control_characters(burrow_home: Path) -> None:
+    """Defect 1: `burrow history show` printed the answer's ESC sequences raw."""
+    conversation_id = seed()
+    result = burrow(burrow_home, "history", "show", str(conversation_id))
+    assert result.returncode == 0, text(result.stderr)
+    assert raw_controls(result.stdout) == []
+    shown = text(result.stdout)
+    assert "^[" in shown  # visible, not silently dropped
+    assert "Violet" in shown and "sunsets" in shown and "end" in shown
+
+
+def test_history_list_neutralises_the_title(burrow_home: Path) -> None:
+    """Defect 1: `burrow history list` printed a title's ESC ] 0 (set terminal title) raw."""
+    seed()
+    result = burrow(burrow_home, "history", "list")
+    assert result.returncode == 0, text(result.stderr)
+    assert raw_controls(result.stdout) == []
+    assert "Pwned" in text(result.stdout)
+
+
+def test_history_search_neutralises_snippets_and_titles(burrow_home: Path) -> None:
+    """Defect 1: `burrow history search` printed snippets and titles with raw escapes."""
+    seed()
+    for query in ("Violet", "sunsets", "Pwned"):
+        result = burrow(burrow_home, "history", "search", query)
+        assert result.returncode == 0, text(result.stderr)
+        assert raw_controls(result.stdout) == [], query
+        assert "No matches" not in text(result.stdout)
+
+
+def test_markdown_export_carries_no_raw_control_characters(
+    burrow_home: Path, tmp_path: Path
+) -> None:
+    """Defect 1: the Markdown export wrote ESC sequences into the file (shown by `cat`)."""
+    conversation_id = seed()
+    out = tmp_path / "exports"
+    result = burrow(
+        burrow_home, "history", "export", str(conversation_id), "--format", "md", "--out", str(out)
+    )
+    assert result.returncode == 0, text(result.stderr)
+    [file] = list(out.iterdir())
+    assert raw_controls(file.read_bytes()) == []
+    assert "Violet" in file.read_text(encoding="utf-8")
+
+
+def test_json_output_escapes_c1_controls_and_keeps_the_text(burrow_home: Path) -> None:
+    """Defect 1: `--json` escaped ESC but let U+009B (8-bit CSI) through raw."""
+    conversation_id = seed()
+    for args in (
+        ("history", "show", str(conversation_id), "--json"),
+        ("history", "list", "--json"),
+        ("history", "search", "sunsets", "--json"),
+    ):
+        result = burrow(burrow_home, *args)
+        assert result.returncode == 0, text(result.stderr)
+        assert raw_controls(result.stdout) == [], args
+        json.loads(result.stdout)  # still valid JSON
+    shown = json.loads(
+        burrow(burrow_home, "history", "show", str(conversation_id), "--json").stdout
+    )
+    # JSON is for programs: the exact text survives, only escaped.
+    assert shown["messages"][1]["content"] == ANSWER
+    assert shown["title"] == TITLE
+
+
+def test_app_search_snippet_shows_no_raw_control_characters() -> None:
+    """Defect 1: the history browser's search snippet carried the stored ESC sequences."""
+    from tui.ui.screens.history import END, START, highlighted
+
+    seen = highlighted(f"x\x1b]52;c;AAAA\x07 {START}Violet{END} \x9b31m y")
+    assert raw_controls(seen.plain.encode("utf-8")) == []
+    assert "Violet" in seen.plain
