@@ -97,7 +97,7 @@ def test_json_output_escapes_c1_controls_and_keeps_the_text(burrow_home: Path) -
 
 def test_app_search_snippet_shows_no_raw_control_characters() -> None:
     """Defect 1: the history browser's search snippet carried the stored ESC sequences."""
-    from tui.ui.screens.history import END, START, highlighted
+    from tui.ui.widgets.history_results import END, START, highlighted
 
     seen = highlighted(f"x\x1b]52;c;AAAA\x07 {START}Violet{END} \x9b31m y")
     assert raw_controls(seen.plain.encode("utf-8")) == []
