@@ -188,6 +188,7 @@ def _ask(args: argparse.Namespace, session: ChatSession) -> dict[str, Any]:
     import sys
 
     from tui.chat.events import AnswerChunk, AnswerFailed, AnswerFinished, AnswerStarted
+    from tui.textsafe import terminal_text
 
     result: dict[str, Any] = {}
 
@@ -203,7 +204,7 @@ def _ask(args: argparse.Namespace, session: ChatSession) -> dict[str, Any]:
                 }
             elif isinstance(event, AnswerChunk):
                 if not args.json:
-                    sys.stdout.write(event.text)
+                    sys.stdout.write(terminal_text(event.text))  # model text: no raw ESC
                     sys.stdout.flush()
             elif isinstance(event, AnswerFinished):
                 result["answer"] = event.text

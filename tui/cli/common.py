@@ -18,5 +18,9 @@ class UsageError(CliError):
 
 
 def print_json(value: Any) -> None:
-    json.dump(value, sys.stdout, indent=2, ensure_ascii=False, default=str)
-    sys.stdout.write("\n")
+    """``value`` as JSON on stdout. Stored text stays exact (a program reads it back), but
+    DEL and C1 controls are escaped like C0 already is, so none reaches the terminal raw."""
+    from tui.textsafe import json_escape_c1
+
+    encoded = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write(json_escape_c1(encoded) + "\n")

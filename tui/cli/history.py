@@ -101,10 +101,12 @@ def _list(store: Store, args: argparse.Namespace) -> int:
     if not conversations:
         print("No saved conversations.")
         return 0
+    from tui.textsafe import one_line
+
     for c in conversations:
         pin = "*" if c.pinned else " "
-        tag = f" [{c.tag}]" if c.tag else ""
-        title = c.title or "(untitled)"
+        tag = f" [{one_line(c.tag)}]" if c.tag else ""
+        title = one_line(c.title) if c.title else "(untitled)"
         print(f"{c.id:>6} {pin} {_when(c.updated_at)}  {c.message_count:>4} msgs  {title}{tag}")
     total = store.count_conversations()
     if args.offset + len(conversations) < total:
@@ -112,24 +114,43 @@ def _list(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
+# Marks the store puts around matched words: made visible-safe with the rest of the snippet,
+# then replaced by bold (terminal) or ** (pipe).
+_START, _END = "\x01", "\x02"
+
+
+def _marked(text: str, start: str, end: str) -> str:
+    """A one-line ``text`` with control characters shown visibly and the match marks
+    turned into ``start``/``end`` (a stray mark stored in the text only moves the bold)."""
+    import re
+
+    from tui.textsafe import one_line
+
+    marks = {_START: start, _END: end}
+    pieces = re.split(f"([{_START}{_END}])", " ".join(text.split()))
+    return "".join(marks.get(piece) or one_line(piece) for piece in pieces)
+
+
 def _search(store: Store, args: argparse.Namespace) -> int:
     import sys
 
     from tui.cli.common import print_json
+    from tui.textsafe import one_line
 
     if args.json:
         hits = store.search(args.query, limit=args.limit)
         print_json([_as_json(h) for h in hits])
         return 0
     start, end = ("\x1b[1m", "\x1b[0m") if sys.stdout.isatty() else ("**", "**")
-    hits = store.search(args.query, limit=args.limit, start_mark=start, end_mark=end)
+    hits = store.search(args.query, limit=args.limit, start_mark=_START, end_mark=_END)
     if not hits:
         print("No matches.")
         return 0
     for hit in hits:
         where = "title" if hit.message_id is None else f"message {hit.message_id} ({hit.role})"
-        print(f"{hit.conversation_id:>6}  {hit.conversation_title}  — {where}")
-        print("        " + " ".join(hit.snippet.split()))
+        print(f"{hit.conversation_id:>6}  {one_line(hit.conversation_title)}  — {where}")
+        snippet = _marked(hit.snippet, start, end)
+        print("        " + snippet + (end if start.startswith("\x1b") else ""))
     return 0
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from tui.store.db import StoreError
 from tui.store.models import Conversation, ImportResult, Message
 from tui.store.store import Store
+from tui.textsafe import one_line, terminal_text
 
 FORMAT_NAME = "burrow-history"
 FORMAT_VERSION = 1
@@ -95,29 +96,33 @@ def _stats_line(message: Message) -> str:
 
 
 def conversation_to_markdown(store: Store, conversation: Conversation) -> str:
-    """The shown path of a conversation, with its model and settings in a header."""
-    lines = [f"# {conversation.title or 'Untitled conversation'}", ""]
+    """The shown path of a conversation, with its model and settings in a header.
+
+    For people: printed by ``burrow history show`` and read with ``cat``, so every control
+    character of the stored text is shown visibly (``^[``) instead of acting on the terminal.
+    """
+    lines = [f"# {one_line(conversation.title or 'Untitled conversation')}", ""]
     lines.append(f"- Created: {_iso(conversation.created_at)}")
     lines.append(f"- Last activity: {_iso(conversation.updated_at)}")
     if conversation.model_path:
-        lines.append(f"- Model: `{conversation.model_path}`")
+        lines.append(f"- Model: `{one_line(conversation.model_path)}`")
     if conversation.template:
-        lines.append(f"- Template: {conversation.template}")
+        lines.append(f"- Template: {one_line(conversation.template)}")
     if conversation.tag:
-        lines.append(f"- Tag: {conversation.tag}")
+        lines.append(f"- Tag: {one_line(conversation.tag)}")
     if conversation.settings:
         settings = ", ".join(f"{k}={v}" for k, v in sorted(conversation.settings.items()))
-        lines.append(f"- Settings: {settings}")
-    lines.append(f"- Burrow id: {conversation.id} ({conversation.uid})")
+        lines.append(f"- Settings: {one_line(settings)}")
+    lines.append(f"- Burrow id: {conversation.id} ({one_line(conversation.uid)})")
     if conversation.system_prompt:
-        lines += ["", "## System", "", conversation.system_prompt]
+        lines += ["", "## System", "", terminal_text(conversation.system_prompt)]
     for message in store.active_path(conversation.id):
         heading = {"user": "You", "assistant": "Assistant", "system": "System"}[message.role]
         lines += ["", f"## {heading}", ""]
         stats = _stats_line(message) if message.role == "assistant" else ""
         if stats:
-            lines += [f"*{stats}*", ""]
-        lines.append(message.content)
+            lines += [f"*{one_line(stats)}*", ""]
+        lines.append(terminal_text(message.content))
     return "\n".join(lines).rstrip() + "\n"
 
 
