@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tui import safeio
+from tui.store import importing
 from tui.store.db import StoreError
+from tui.store.importing import ImportedConversation
 from tui.store.models import Conversation, ImportResult, Message
 from tui.store.store import Store
 from tui.textsafe import one_line, terminal_text
@@ -168,35 +172,44 @@ def export(
     return paths.write_private_text(out_dir / name, text, private_dir=False)
 
 
-def import_json(store: Store, file: Path) -> ImportResult:
-    """Import a JSON export; conversations and messages already present (same uid) are
-    skipped, so importing a file twice is harmless."""
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def read_document(file: Path) -> list[ImportedConversation]:
+    """The checked conversations of a JSON export; StoreError naming ``file`` otherwise.
+
+    Only a regular file of bounded size is read (a FIFO would block, ``/dev/zero`` never
+    ends), and its nesting is measured before ``json`` recurses into it.
+    """
     try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StoreError(f"cannot read {file}: {exc}") from exc
+        text = safeio.read_text(file, safeio.IMPORT_LIMIT)
+        safeio.check_nesting(text, file, "json")
+        document = json.loads(text, parse_constant=_refuse_constant)
+    except safeio.UnsafeFileError as exc:
+        raise StoreError(str(exc)) from exc
+    except OSError as exc:
+        raise StoreError(f"cannot read {file}: {exc.strerror or exc}") from exc
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise StoreError(f"{file}: not valid JSON: {exc}") from exc
     if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
         raise StoreError(f"{file} is not a Burrow history export")
-    if int(document.get("version", 0)) > FORMAT_VERSION:
-        raise StoreError(f"{file} was written by a newer Burrow (format {document['version']})")
-    conversations = document.get("conversations")
-    if not isinstance(conversations, list):
-        raise StoreError(f"{file} has no conversations list")
-    added = merged = messages_added = messages_skipped = 0
-    for data in conversations:
-        try:
-            created, n_added, n_skipped = store.import_conversation(data)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise StoreError(f"{file}: malformed conversation: {exc!r}") from exc
-        if created:
-            added += 1
-        elif n_added:
-            merged += 1
-        messages_added += n_added
-        messages_skipped += n_skipped
-    return ImportResult(
-        conversations_added=added,
-        conversations_merged=merged,
-        messages_added=messages_added,
-        messages_skipped=messages_skipped,
-    )
+    version = document.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise StoreError(f"{file}: bad format version {version!r} (expected a whole number)")
+    if version > FORMAT_VERSION:
+        raise StoreError(f"{file} was written by a newer Burrow (format {version})")
+    try:
+        return importing.conversations_from(document.get("conversations"))
+    except importing.ImportProblem as exc:
+        raise StoreError(f"{file}: {exc}") from exc
+
+
+def import_json(store: Store, file: Path) -> ImportResult:
+    """Import a JSON export, all or nothing; conversations and messages already present
+    (same uid) are skipped, so importing a file twice is harmless."""
+    conversations = read_document(file)
+    try:
+        return store.import_conversations(conversations)
+    except sqlite3.IntegrityError as exc:  # checked above: a last resort, nothing written
+        raise StoreError(f"{file}: cannot be imported: {exc}") from exc
