@@ -139,13 +139,17 @@ def _settings(args: argparse.Namespace, flags: dict[str, Any]) -> tuple[Path, Se
 
 def _templates_and_presets(args: argparse.Namespace) -> tuple[Any, Any]:
     """Every template and preset, refusing a ``--template`` or ``--preset`` name not among
-    them."""
+    them. A file that could not be used is a warning (the others still load)."""
+    import sys
+
     from tui.chat.presets import load_presets
     from tui.chat.templates import load_templates
     from tui.cli.common import UsageError
 
-    templates, _ = load_templates()
-    presets, _ = load_presets()
+    templates, template_problems = load_templates()
+    presets, preset_problems = load_presets()
+    for problem in [*template_problems, *preset_problems]:
+        print(f"burrow: warning: {problem}", file=sys.stderr)
     if args.template and args.template not in templates:
         raise UsageError(f"no template named {args.template!r} (burrow templates list)")
     if args.preset and args.preset not in presets:
