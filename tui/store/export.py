@@ -154,10 +154,6 @@ def export(
         raise StoreError(f"unknown export format {fmt!r} (use md or json)")
     from tui import paths
 
-    if out_dir is None:
-        out_dir = paths.exports_dir()
-    elif not out_dir.exists():
-        out_dir.mkdir(parents=True, mode=0o700)
     ids = store.conversation_ids() if conversation_ids is None else list(conversation_ids)
     for conversation_id in ids:
         store.get_conversation(conversation_id)  # NotFoundError before writing anything
@@ -168,8 +164,16 @@ def export(
         conversation = store.get_conversation(ids[0])
         name = f"burrow-{conversation.id}-{_slug(conversation.title)}-{stamp}.{fmt}"
     text = to_json(store, ids) if fmt == "json" else to_markdown(store, ids)
-    # The folder is the user's choice (maybe shared storage): its mode is left alone.
-    return paths.write_private_text(out_dir / name, text, private_dir=False)
+    try:
+        if out_dir is None:
+            out_dir = paths.exports_dir()
+        elif not out_dir.exists():
+            out_dir.mkdir(parents=True, mode=0o700)
+        # The folder is the user's choice (maybe shared storage): its mode is left alone.
+        return paths.write_private_text(out_dir / name, text, private_dir=False)
+    except OSError as exc:  # /proc, a read-only or full disk, a file where a folder should be
+        where = out_dir if out_dir is not None else "the exports folder"
+        raise StoreError(f"cannot write into {where}: {exc.strerror or exc}") from exc
 
 
 def _refuse_constant(name: str) -> Any:
