@@ -120,9 +120,11 @@ def _validate(flags: dict[str, Any]) -> None:
 def _settings(args: argparse.Namespace, flags: dict[str, Any]) -> tuple[Path, Settings]:
     """The model to load and the settings for it (config, the model's own, the flags);
     problems in the layers are warnings on stderr."""
+    import contextlib
     import sys
 
     from tui.cli.common import CliError
+    from tui.engine import prefs
     from tui.engine.catalog import ModelNotFoundError, choose_model
     from tui.settings import layered_settings, load_settings
 
@@ -131,6 +133,8 @@ def _settings(args: argparse.Namespace, flags: dict[str, Any]) -> tuple[Path, Se
         model_path = choose_model(args.model, base.default_model, base.model_dirs)
     except ModelNotFoundError as exc:
         raise CliError(str(exc)) from exc
+    with contextlib.suppress(OSError):  # named, configured or bundled: the user's choice
+        prefs.remember_chosen(model_path)
     settings, problems = layered_settings(model=model_path, flags=flags)
     for problem in problems:
         print(f"burrow: warning: {problem}", file=sys.stderr)
