@@ -23,7 +23,7 @@ from tui.store.db import StoreError
 from tui.store.importing import ImportedConversation
 from tui.store.models import Conversation, ImportResult, Message
 from tui.store.store import Store
-from tui.textsafe import one_line, terminal_text
+from tui.textsafe import json_escape_c1, one_line, terminal_text
 
 FORMAT_NAME = "burrow-history"
 FORMAT_VERSION = 1
@@ -74,7 +74,8 @@ def to_json(store: Store, conversation_ids: Iterable[int]) -> str:
             conversation_to_dict(store, store.get_conversation(i)) for i in conversation_ids
         ],
     }
-    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    # C0 controls are escaped by json; DEL and C1 too, so `cat` of the file is harmless.
+    return json_escape_c1(json.dumps(document, ensure_ascii=False, indent=2)) + "\n"
 
 
 def _stats_line(message: Message) -> str:
