@@ -152,3 +152,16 @@ async def test_app_message_view_shows_no_raw_control_characters() -> None:
         assert any("Violet" in text for text in shown) and "Blue" in shown[-1]
         for text in shown:
             assert raw_controls(text.encode("utf-8")) == [], text
+
+
+def test_models_list_shows_a_hostile_file_name_visibly(
+    burrow_home: Path, smollm2_path: Path
+) -> None:
+    """Defect 1: a model file named with an escape sequence was printed raw by `burrow models`."""
+    from tui import paths
+
+    (paths.models_dir() / "evil\x1b]0;TITLE\x07.gguf").symlink_to(smollm2_path)
+    result = burrow(burrow_home, "models")
+    assert result.returncode == 0, text(result.stderr)
+    assert raw_controls(result.stdout) == []
+    assert "evil^[" in text(result.stdout)

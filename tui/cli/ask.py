@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from tui.cli.common import whole_number
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -51,7 +53,11 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.add_argument("--no-save", action="store_true", help="do not write to history")
     p.add_argument(
-        "--continue", dest="continue_id", type=int, metavar="ID", help="add to conversation ID"
+        "--continue",
+        dest="continue_id",
+        type=whole_number,
+        metavar="ID",
+        help="add to conversation ID",
     )
     p.set_defaults(func=run)
 

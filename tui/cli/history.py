@@ -5,22 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from tui.cli.common import whole_number
+
 if TYPE_CHECKING:
     from tui.store import Store
-
-
-_LARGEST = 2**63 - 1  # SQLite's largest integer; a larger one raised OverflowError
-
-
-def _whole(text: str) -> int:
-    """An id, a limit or an offset: a whole number from 0 to SQLite's largest."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value <= _LARGEST:
-        raise argparse.ArgumentTypeError(f"{text} is out of range (0 to {_LARGEST})")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,25 +21,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub = parser.add_subparsers(dest="history_command", metavar="ACTION", required=True)
 
     p = sub.add_parser("list", help="conversations, pinned first, most recent first")
-    p.add_argument("--limit", type=_whole, default=50, help="how many (default 50)")
-    p.add_argument("--offset", type=_whole, default=0, help="skip this many (paging)")
+    p.add_argument("--limit", type=whole_number, default=50, help="how many (default 50)")
+    p.add_argument("--offset", type=whole_number, default=0, help="skip this many (paging)")
     p.add_argument("--tag", help="only conversations with this tag")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run, action=_list)
 
     p = sub.add_parser("search", help='full-text search: words, "a phrase", prefix*')
     p.add_argument("query", help="FTS5 query; odd syntax falls back to plain words")
-    p.add_argument("--limit", type=_whole, default=20)
+    p.add_argument("--limit", type=whole_number, default=20)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run, action=_search)
 
     p = sub.add_parser("show", help="print a conversation (the path it shows)")
-    p.add_argument("id", type=_whole)
+    p.add_argument("id", type=whole_number)
     p.add_argument("--json", action="store_true", help="every message, all branches")
     p.set_defaults(func=run, action=_show)
 
     p = sub.add_parser("export", help="write conversations to Markdown or JSON")
-    p.add_argument("id", type=_whole, nargs="?", help="conversation id (or --all)")
+    p.add_argument("id", type=whole_number, nargs="?", help="conversation id (or --all)")
     p.add_argument("--all", action="store_true", help="every conversation, one file")
     p.add_argument("--format", choices=("md", "json"), default="md")
     p.add_argument("--out", help="folder to write into (default: Burrow's exports folder)")
@@ -62,16 +50,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=run, action=_import)
 
     p = sub.add_parser("delete", help="delete one conversation and compact the file")
-    p.add_argument("id", type=_whole)
+    p.add_argument("id", type=whole_number)
     p.set_defaults(func=run, action=_delete)
 
     p = sub.add_parser("rename", help="give a conversation a new title")
-    p.add_argument("id", type=_whole)
+    p.add_argument("id", type=whole_number)
     p.add_argument("title")
     p.set_defaults(func=run, action=_rename)
 
     p = sub.add_parser("pin", help="pin (or --off: unpin) a conversation")
-    p.add_argument("id", type=_whole)
+    p.add_argument("id", type=whole_number)
     p.add_argument("--off", action="store_true")
     p.set_defaults(func=run, action=_pin)
 
