@@ -149,6 +149,7 @@ HUGE = "99999999999999999999"
         ("history", "list", "--offset", HUGE),
         ("history", "search", "hello", "--limit", HUGE),
         ("history", "list", "--limit", "1e20"),
+        ("ask", "hi", "--continue", HUGE),
     ],
 )
 def test_huge_numbers_are_refused_clearly(burrow_home: Path, command: tuple[str, ...]) -> None:

@@ -198,3 +198,27 @@ def test_deeply_nested_import_is_refused_clearly(
     err = assert_clear_failure(result, str(file))
     assert "nest" in err.lower() or "deep" in err.lower(), err
     assert snapshot() == before
+
+
+def test_a_model_loaded_here_is_reopened_an_imported_one_is_not(
+    burrow_home: Path, tmp_path: Path
+) -> None:
+    """Defect 8, the other side: "last used" still reopens a model the app loaded on this
+    device, while a newer imported conversation naming another file does not displace it."""
+    from tui.settings import Settings
+    from tui.ui.services import Services
+
+    mine, theirs = tmp_path / "mine.gguf", tmp_path / "theirs.gguf"
+    mine.write_bytes(b"GGUF")
+    theirs.write_bytes(b"GGUF")
+    services = Services(settings=Settings())
+    try:
+        services.load_params(str(mine))  # what the app does for every model it loads
+        with Store.open() as store:
+            store.create_conversation(title="mine", model_path=str(mine))
+        file = write(tmp_path, document(conversation("o" * 32, model_path=str(theirs))))
+        assert burrow(burrow_home, "history", "import", str(file)).returncode == 0
+        choice = services.choose_model()
+        assert (choice.path, choice.why) == (str(mine), "last used")
+    finally:
+        services.close()

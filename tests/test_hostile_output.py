@@ -75,6 +75,31 @@ def test_markdown_export_carries_no_raw_control_characters(
     assert "Violet" in file.read_text(encoding="utf-8")
 
 
+def test_json_export_file_escapes_every_control_and_keeps_the_text(
+    burrow_home: Path, tmp_path: Path
+) -> None:
+    """Defect 1: the JSON export wrote U+009B raw into the file (`cat` of it acted on the
+    terminal); escaped, it still imports back to the exact text."""
+    conversation_id = seed()
+    out = tmp_path / "exports"
+    result = burrow(
+        burrow_home,
+        "history",
+        "export",
+        str(conversation_id),
+        "--format",
+        "json",
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, text(result.stderr)
+    [file] = list(out.iterdir())
+    assert raw_controls(file.read_bytes()) == []
+    [conversation] = json.loads(file.read_text(encoding="utf-8"))["conversations"]
+    assert conversation["title"] == TITLE
+    assert [m["content"] for m in conversation["messages"]] == [QUESTION, ANSWER]
+
+
 def test_json_output_escapes_c1_controls_and_keeps_the_text(burrow_home: Path) -> None:
     """Defect 1: `--json` escaped ESC but let U+009B (8-bit CSI) through raw."""
     conversation_id = seed()
@@ -97,8 +122,46 @@ def test_json_output_escapes_c1_controls_and_keeps_the_text(burrow_home: Path) -
 
 def test_app_search_snippet_shows_no_raw_control_characters() -> None:
     """Defect 1: the history browser's search snippet carried the stored ESC sequences."""
-    from tui.ui.screens.history import END, START, highlighted
+    from tui.ui.widgets.history_results import END, START, highlighted
 
     seen = highlighted(f"x\x1b]52;c;AAAA\x07 {START}Violet{END} \x9b31m y")
     assert raw_controls(seen.plain.encode("utf-8")) == []
     assert "Violet" in seen.plain
+
+
+async def test_app_message_view_shows_no_raw_control_characters() -> None:
+    """Defect 1: a stored answer (or one streaming from the model) reached the terminal with
+    its ESC sequences through the chat's Markdown body and the live tail."""
+    from textual.app import App, ComposeResult
+    from textual.widgets.markdown import MarkdownBlock
+
+    from tui.ui.widgets.message_view import LiveTail, MessageData, MessageView
+
+    class Shows(App[None]):
+        def compose(self) -> ComposeResult:
+            yield MessageView(MessageData(id=1, role="assistant", text=ANSWER))
+            yield MessageView(MessageData(id=None, role="assistant", text=""))
+
+    app = Shows()
+    async with app.run_test() as pilot:
+        stored, streaming = app.query(MessageView).results(MessageView)
+        await streaming.append("Blue\x1b]0;TITLE\x07 and \x9b2J more")
+        await pilot.pause()
+        shown = [str(block.render()) for block in stored.query(MarkdownBlock)]
+        shown.append(str(streaming.query_one(LiveTail).render()))
+        assert any("Violet" in text for text in shown) and "Blue" in shown[-1]
+        for text in shown:
+            assert raw_controls(text.encode("utf-8")) == [], text
+
+
+def test_models_list_shows_a_hostile_file_name_visibly(
+    burrow_home: Path, smollm2_path: Path
+) -> None:
+    """Defect 1: a model file named with an escape sequence was printed raw by `burrow models`."""
+    from tui import paths
+
+    (paths.models_dir() / "evil\x1b]0;TITLE\x07.gguf").symlink_to(smollm2_path)
+    result = burrow(burrow_home, "models")
+    assert result.returncode == 0, text(result.stderr)
+    assert raw_controls(result.stdout) == []
+    assert "evil^[" in text(result.stdout)

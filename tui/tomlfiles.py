@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tui import safeio
+
 T = TypeVar("T")
 
 TOML_LINE_RE = re.compile(r"\(at line (\d+), column \d+\)")
@@ -79,15 +81,35 @@ def read_toml(text: str, file: Path | None) -> tuple[dict[str, Any] | None, File
     """The table ``text`` holds, and the list for the problems found while checking it.
 
     When ``text`` is not valid TOML the table is None and the list holds the syntax error
-    (with its line when TOML names one).
+    (with its line when TOML names one). Nesting is measured first: ``tomllib`` recurses
+    once per bracket, and a 50,000-deep array would raise ``RecursionError``.
     """
     problems = FileProblems(file, text)
+    too_deep = safeio.nesting_problem(text, "toml")
+    if too_deep is not None:
+        problems.append(FileProblem(file, *too_deep))
+        return None, problems
     try:
         return tomllib.loads(text), problems
     except tomllib.TOMLDecodeError as exc:
         line, clean = toml_error(exc, text)
         problems.append(FileProblem(file, line, f"not valid TOML: {clean}"))
-        return None, problems
+    except RecursionError:  # the scan above should have caught it: a last resort
+        problems.append(FileProblem(file, None, "nested too deeply; refused"))
+    return None, problems
+
+
+def read_file(file: Path) -> str:
+    """The text of a data file: a regular file of bounded size in UTF-8 (a FIFO would
+    block for ever, ``/dev/zero`` never ends). Raises ``OSError`` with a short reason."""
+    return safeio.read_text(file, safeio.TEXT_LIMIT)
+
+
+def read_problem(exc: OSError) -> str:
+    """Why a data file could not be read, without repeating its path."""
+    if isinstance(exc, safeio.UnsafeFileError):
+        return exc.why
+    return exc.strerror or str(exc)
 
 
 def load_toml_dirs(
@@ -110,9 +132,9 @@ def load_toml_dirs(
             continue
         for file in sorted(directory.glob("*.toml")):
             try:
-                text = file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                problems.append(FileProblem(file, None, f"cannot read: {exc}"))
+                text = read_file(file)
+            except OSError as exc:
+                problems.append(FileProblem(file, None, f"cannot read: {read_problem(exc)}"))
                 continue
             item, found = parse(text, file, source)
             problems.extend(found)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from tui import __version__
-from tui.cli.common import CliError
+from tui.cli.common import CliError, UsageError
+from tui.textsafe import one_line
 
 SUBCOMMANDS = ("ask", "models", "doctor", "history", "templates", "config", "bench")
 
@@ -47,11 +48,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Arguments that name files: any bytes the file system allows are fine there.
+_PATH_ARGUMENTS = frozenset({"model", "file", "out"})
+
+
+def _texts(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _texts(item)
+
+
+def _check_text_arguments(args: argparse.Namespace) -> None:
+    """Refuse text arguments that are not UTF-8 (a question, a title, a query).
+
+    Python hands undecodable bytes over as lone surrogates, which SQLite, the tokenizer and
+    the terminal cannot encode; refused here by name instead of a traceback later.
+    """
+    for name, value in vars(args).items():
+        if name in _PATH_ARGUMENTS:
+            continue
+        for text in _texts(value):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = one_line(_bytes_shown(text))
+                raise UsageError(f'{name.replace("_", "-")} "{shown}" is not valid UTF-8') from None
+
+
+def _bytes_shown(text: str) -> str:
+    """``text`` with the bytes that were not UTF-8 written as ``\\xff``."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that was not a byte: show its code point
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     try:
+        _check_text_arguments(args)
         if func is None:
             from tui.ui.launch import launch
 

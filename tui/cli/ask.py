@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from tui.cli.common import whole_number
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -51,7 +53,11 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.add_argument("--no-save", action="store_true", help="do not write to history")
     p.add_argument(
-        "--continue", dest="continue_id", type=int, metavar="ID", help="add to conversation ID"
+        "--continue",
+        dest="continue_id",
+        type=whole_number,
+        metavar="ID",
+        help="add to conversation ID",
     )
     p.set_defaults(func=run)
 
@@ -153,9 +159,11 @@ def _validate(flags: dict[str, Any]) -> None:
 def _settings(args: argparse.Namespace, flags: dict[str, Any]) -> tuple[Path, Settings]:
     """The model to load and the settings for it (config, the model's own, the flags);
     problems in the layers are warnings on stderr."""
+    import contextlib
     import sys
 
     from tui.cli.common import CliError
+    from tui.engine import prefs
     from tui.engine.catalog import ModelNotFoundError, choose_model
     from tui.settings import layered_settings, load_settings
 
@@ -164,6 +172,8 @@ def _settings(args: argparse.Namespace, flags: dict[str, Any]) -> tuple[Path, Se
         model_path = choose_model(args.model, base.default_model, base.model_dirs)
     except ModelNotFoundError as exc:
         raise CliError(str(exc)) from exc
+    with contextlib.suppress(OSError):  # named, configured or bundled: the user's choice
+        prefs.remember_chosen(model_path)
     settings, problems = layered_settings(model=model_path, flags=flags)
     for problem in problems:
         print(f"burrow: warning: {problem}", file=sys.stderr)
@@ -172,13 +182,17 @@ def _settings(args: argparse.Namespace, flags: dict[str, Any]) -> tuple[Path, Se
 
 def _templates_and_presets(args: argparse.Namespace) -> tuple[Any, Any]:
     """Every template and preset, refusing a ``--template`` or ``--preset`` name not among
-    them."""
+    them. A file that could not be used is a warning (the others still load)."""
+    import sys
+
     from tui.chat.presets import load_presets
     from tui.chat.templates import load_templates
     from tui.cli.common import UsageError
 
-    templates, _ = load_templates()
-    presets, _ = load_presets()
+    templates, template_problems = load_templates()
+    presets, preset_problems = load_presets()
+    for problem in [*template_problems, *preset_problems]:
+        print(f"burrow: warning: {problem}", file=sys.stderr)
     if args.template and args.template not in templates:
         raise UsageError(f"no template named {args.template!r} (burrow templates list)")
     if args.preset and args.preset not in presets:
@@ -221,6 +235,7 @@ def _ask(args: argparse.Namespace, session: ChatSession) -> dict[str, Any]:
     import sys
 
     from tui.chat.events import AnswerChunk, AnswerFailed, AnswerFinished, AnswerStarted
+    from tui.textsafe import terminal_text
 
     result: dict[str, Any] = {}
 
@@ -236,7 +251,7 @@ def _ask(args: argparse.Namespace, session: ChatSession) -> dict[str, Any]:
                 }
             elif isinstance(event, AnswerChunk):
                 if not args.json:
-                    sys.stdout.write(event.text)
+                    sys.stdout.write(terminal_text(event.text))  # model text: no raw ESC
                     sys.stdout.flush()
             elif isinstance(event, AnswerFinished):
                 result["answer"] = event.text

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from tui.cli.common import whole_number
+
 if TYPE_CHECKING:
     from tui.store import Store
 
@@ -19,25 +21,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub = parser.add_subparsers(dest="history_command", metavar="ACTION", required=True)
 
     p = sub.add_parser("list", help="conversations, pinned first, most recent first")
-    p.add_argument("--limit", type=int, default=50, help="how many (default 50)")
-    p.add_argument("--offset", type=int, default=0, help="skip this many (paging)")
+    p.add_argument("--limit", type=whole_number, default=50, help="how many (default 50)")
+    p.add_argument("--offset", type=whole_number, default=0, help="skip this many (paging)")
     p.add_argument("--tag", help="only conversations with this tag")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run, action=_list)
 
     p = sub.add_parser("search", help='full-text search: words, "a phrase", prefix*')
     p.add_argument("query", help="FTS5 query; odd syntax falls back to plain words")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=whole_number, default=20)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run, action=_search)
 
     p = sub.add_parser("show", help="print a conversation (the path it shows)")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=whole_number)
     p.add_argument("--json", action="store_true", help="every message, all branches")
     p.set_defaults(func=run, action=_show)
 
     p = sub.add_parser("export", help="write conversations to Markdown or JSON")
-    p.add_argument("id", type=int, nargs="?", help="conversation id (or --all)")
+    p.add_argument("id", type=whole_number, nargs="?", help="conversation id (or --all)")
     p.add_argument("--all", action="store_true", help="every conversation, one file")
     p.add_argument("--format", choices=("md", "json"), default="md")
     p.add_argument("--out", help="folder to write into (default: Burrow's exports folder)")
@@ -48,16 +50,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=run, action=_import)
 
     p = sub.add_parser("delete", help="delete one conversation and compact the file")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=whole_number)
     p.set_defaults(func=run, action=_delete)
 
     p = sub.add_parser("rename", help="give a conversation a new title")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=whole_number)
     p.add_argument("title")
     p.set_defaults(func=run, action=_rename)
 
     p = sub.add_parser("pin", help="pin (or --off: unpin) a conversation")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=whole_number)
     p.add_argument("--off", action="store_true")
     p.set_defaults(func=run, action=_pin)
 
@@ -106,10 +108,12 @@ def _list(store: Store, args: argparse.Namespace) -> int:
     if not conversations:
         print("No saved conversations.")
         return 0
+    from tui.textsafe import one_line
+
     for c in conversations:
         pin = "*" if c.pinned else " "
-        tag = f" [{c.tag}]" if c.tag else ""
-        title = c.title or "(untitled)"
+        tag = f" [{one_line(c.tag)}]" if c.tag else ""
+        title = one_line(c.title) if c.title else "(untitled)"
         print(f"{c.id:>6} {pin} {_when(c.updated_at)}  {c.message_count:>4} msgs  {title}{tag}")
     total = store.count_conversations()
     if args.offset + len(conversations) < total:
@@ -117,24 +121,43 @@ def _list(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
+# Marks the store puts around matched words: made visible-safe with the rest of the snippet,
+# then replaced by bold (terminal) or ** (pipe).
+_START, _END = "\x01", "\x02"
+
+
+def _marked(text: str, start: str, end: str) -> str:
+    """A one-line ``text`` with control characters shown visibly and the match marks
+    turned into ``start``/``end`` (a stray mark stored in the text only moves the bold)."""
+    import re
+
+    from tui.textsafe import one_line
+
+    marks = {_START: start, _END: end}
+    pieces = re.split(f"([{_START}{_END}])", " ".join(text.split()))
+    return "".join(marks.get(piece) or one_line(piece) for piece in pieces)
+
+
 def _search(store: Store, args: argparse.Namespace) -> int:
     import sys
 
     from tui.cli.common import print_json
+    from tui.textsafe import one_line
 
     if args.json:
         hits = store.search(args.query, limit=args.limit)
         print_json([_as_json(h) for h in hits])
         return 0
     start, end = ("\x1b[1m", "\x1b[0m") if sys.stdout.isatty() else ("**", "**")
-    hits = store.search(args.query, limit=args.limit, start_mark=start, end_mark=end)
+    hits = store.search(args.query, limit=args.limit, start_mark=_START, end_mark=_END)
     if not hits:
         print("No matches.")
         return 0
     for hit in hits:
         where = "title" if hit.message_id is None else f"message {hit.message_id} ({hit.role})"
-        print(f"{hit.conversation_id:>6}  {hit.conversation_title}  — {where}")
-        print("        " + " ".join(hit.snippet.split()))
+        print(f"{hit.conversation_id:>6}  {one_line(hit.conversation_title)}  — {where}")
+        snippet = _marked(hit.snippet, start, end)
+        print("        " + snippet + (end if start.startswith("\x1b") else ""))
     return 0
 
 

@@ -40,6 +40,7 @@ def _cell(value: object) -> str:
 def run(args: argparse.Namespace) -> int:
     from tui.cli.common import UsageError, print_json
     from tui.engine import catalog, memory
+    from tui.textsafe import one_line
 
     dirs, default_ctx = configured_model_dirs()
     n_ctx = args.ctx if args.ctx is not None else default_ctx
@@ -83,12 +84,14 @@ def run(args: argparse.Namespace) -> int:
                 ram if entry.error is None else f"unreadable: {entry.error}",
             )
         )
+    # File names and GGUF metadata come from downloaded files: no raw control characters.
+    rows = [tuple(one_line(cell) for cell in row) for row in rows]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     print()
     for entry in entries:
-        print(f"{entry.name}: {entry.path}")
+        print(one_line(f"{entry.name}: {entry.path}"))
     if available is not None:
         print(f"\nFree memory now: {fmt(available)}")
     return 0

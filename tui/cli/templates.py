@@ -131,7 +131,12 @@ def _run_show(args: argparse.Namespace) -> int:
         print(f"# {template.description}")
         return 0
     if template.path is not None:
-        print(template.path.read_text(encoding="utf-8"), end="")
+        from tui.tomlfiles import read_file, read_problem
+
+        try:
+            print(read_file(template.path), end="")
+        except OSError as exc:  # replaced since it was loaded: by a FIFO, a folder...
+            raise CliError(f"{template.path}: {read_problem(exc)}") from exc
     else:
         print(template_to_toml(template), end="")
     return 0

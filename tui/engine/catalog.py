@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui import paths
+from tui import paths, safeio
 from tui.engine.bundled import bundled_model_path
 from tui.engine.memory import ModelShape
 from tui.engine.process import EngineError
@@ -91,22 +91,23 @@ def search_dirs(extra_dirs: Sequence[str | os.PathLike[str]] = ()) -> list[tuple
     return dirs
 
 
+def _is_first_gguf(name: str) -> bool:
+    if not name.lower().endswith(".gguf") or name.startswith("."):
+        return False
+    split = _SPLIT_PART.search(name)
+    return not split or int(split.group(1)) == 1  # llama.cpp loads a split model from part 1
+
+
 def _walk_gguf(root: Path) -> Iterable[Path]:
-    if not root.is_dir():
-        return
-    base_depth = len(root.parts)
-    for folder, subdirs, files in os.walk(root, followlinks=True):
-        here = Path(folder)
-        if len(here.parts) - base_depth >= _MAX_DEPTH:
-            subdirs[:] = []
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and d != "blobs")
-        for name in sorted(files):
-            if not name.lower().endswith(".gguf") or name.startswith("."):
-                continue
-            split = _SPLIT_PART.search(name)
-            if split and int(split.group(1)) != 1:
-                continue  # llama.cpp loads a split model from its first part
-            yield here / name
+    # safeio's walk visits each real folder once: a symlink loop among the models (a link
+    # to itself, two links to each other, a folder linking to its parent) ends the walk
+    # there instead of raising or running for ever.
+    return safeio.walk_files(
+        root,
+        max_depth=_MAX_DEPTH,
+        want=_is_first_gguf,
+        skip_dir=lambda name: name.startswith(".") or name == "blobs",
+    )
 
 
 def find_model_files(
@@ -117,11 +118,8 @@ def find_model_files(
     seen: set[Path] = set()
 
     def add(path: Path, source: str) -> None:
-        try:
-            real = path.resolve()
-            if not real.is_file():
-                return
-        except OSError:
+        real = safeio.real_path(path)  # None for a dangling link or a loop
+        if real is None or not real.is_file():
             return
         if real not in seen:
             seen.add(real)

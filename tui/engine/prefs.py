@@ -62,3 +62,27 @@ def forget(model_path: str | Path) -> None:
     data = load()
     if data["models"].pop(_key(model_path), None) is not None:
         _save(data)
+
+
+# -- models the user chose on this device ---------------------------------------------------
+
+_CHOSEN_KEPT = 100
+
+
+def remember_chosen(model_path: str | Path) -> None:
+    """The user loaded this model here (the picker, ``--model``, the configured default or
+    the bundled one). Only such models are loaded again at start without being named: a
+    conversation's ``model_path`` may come from an imported file, which could name any GGUF
+    on the device for llama.cpp to parse."""
+    data = load()
+    key = _key(model_path)
+    kept = data.get("chosen")
+    earlier = [p for p in kept if isinstance(p, str) and p != key] if isinstance(kept, list) else []
+    data["chosen"] = [key, *earlier][:_CHOSEN_KEPT]
+    _save(data)
+
+
+def was_chosen(model_path: str | Path) -> bool:
+    """Whether :func:`remember_chosen` recorded this file (symlinks resolved)."""
+    kept = load().get("chosen")
+    return isinstance(kept, list) and _key(model_path) in kept

@@ -9,7 +9,6 @@ with the conversation as a dict) < command-line flags.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 from tui import paths
 from tui.settings.checks import SettingsError, SettingsProblem, apply_layer, validate_value
 from tui.settings.fields import Settings, setting_specs
+from tui.tomlfiles import read_file, read_problem, read_toml
 
 
 @dataclass(frozen=True)
@@ -34,13 +34,15 @@ class ConfigFile:
 def read_config(path: Path | None = None) -> ConfigFile:
     """Read ``config.toml`` without validating values. Never raises; never writes."""
     path = path or paths.config_file()
-    if not path.exists():
-        return ConfigFile(path, {}, {}, [], exists=False)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        message = f"cannot read the file, using defaults for every setting: {exc}"
-        return ConfigFile(path, {}, {}, [SettingsProblem(path, None, message)], exists=True)
+        text = read_file(path)
+    except FileNotFoundError:
+        return ConfigFile(path, {}, {}, [], exists=False)
+    except OSError as exc:  # a folder, a FIFO, /dev/zero, too big, not UTF-8, no permission
+        return _unreadable(path, read_problem(exc), None)
+    data, found = read_toml(text, path)
+    if data is None:
+        return _unreadable(path, found[0].message, found[0].line)
     problems: list[SettingsProblem] = []
     models: dict[str, dict[str, Any]] = {}
     raw_models = data.pop("models", {})
@@ -57,6 +59,12 @@ def read_config(path: Path | None = None) -> ConfigFile:
                     SettingsProblem(path, f"models.{name}", "expected a table of settings")
                 )
     return ConfigFile(path, data, models, problems, exists=True)
+
+
+def _unreadable(path: Path, why: str, line: int | None) -> ConfigFile:
+    where = f" (line {line})" if line else ""
+    message = f"cannot read the file, using defaults for every setting: {why}{where}"
+    return ConfigFile(path, {}, {}, [SettingsProblem(path, None, message)], exists=True)
 
 
 def load_settings(path: Path | None = None) -> tuple[Settings, list[SettingsProblem]]:

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tui import safeio
+from tui.store import importing
 from tui.store.db import StoreError
+from tui.store.importing import ImportedConversation
 from tui.store.models import Conversation, ImportResult, Message
 from tui.store.store import Store
+from tui.textsafe import json_escape_c1, one_line, terminal_text
 
 FORMAT_NAME = "burrow-history"
 FORMAT_VERSION = 1
@@ -69,7 +74,8 @@ def to_json(store: Store, conversation_ids: Iterable[int]) -> str:
             conversation_to_dict(store, store.get_conversation(i)) for i in conversation_ids
         ],
     }
-    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    # C0 controls are escaped by json; DEL and C1 too, so `cat` of the file is harmless.
+    return json_escape_c1(json.dumps(document, ensure_ascii=False, indent=2)) + "\n"
 
 
 def _stats_line(message: Message) -> str:
@@ -95,29 +101,33 @@ def _stats_line(message: Message) -> str:
 
 
 def conversation_to_markdown(store: Store, conversation: Conversation) -> str:
-    """The shown path of a conversation, with its model and settings in a header."""
-    lines = [f"# {conversation.title or 'Untitled conversation'}", ""]
+    """The shown path of a conversation, with its model and settings in a header.
+
+    For people: printed by ``burrow history show`` and read with ``cat``, so every control
+    character of the stored text is shown visibly (``^[``) instead of acting on the terminal.
+    """
+    lines = [f"# {one_line(conversation.title or 'Untitled conversation')}", ""]
     lines.append(f"- Created: {_iso(conversation.created_at)}")
     lines.append(f"- Last activity: {_iso(conversation.updated_at)}")
     if conversation.model_path:
-        lines.append(f"- Model: `{conversation.model_path}`")
+        lines.append(f"- Model: `{one_line(conversation.model_path)}`")
     if conversation.template:
-        lines.append(f"- Template: {conversation.template}")
+        lines.append(f"- Template: {one_line(conversation.template)}")
     if conversation.tag:
-        lines.append(f"- Tag: {conversation.tag}")
+        lines.append(f"- Tag: {one_line(conversation.tag)}")
     if conversation.settings:
         settings = ", ".join(f"{k}={v}" for k, v in sorted(conversation.settings.items()))
-        lines.append(f"- Settings: {settings}")
-    lines.append(f"- Burrow id: {conversation.id} ({conversation.uid})")
+        lines.append(f"- Settings: {one_line(settings)}")
+    lines.append(f"- Burrow id: {conversation.id} ({one_line(conversation.uid)})")
     if conversation.system_prompt:
-        lines += ["", "## System", "", conversation.system_prompt]
+        lines += ["", "## System", "", terminal_text(conversation.system_prompt)]
     for message in store.active_path(conversation.id):
         heading = {"user": "You", "assistant": "Assistant", "system": "System"}[message.role]
         lines += ["", f"## {heading}", ""]
         stats = _stats_line(message) if message.role == "assistant" else ""
         if stats:
-            lines += [f"*{stats}*", ""]
-        lines.append(message.content)
+            lines += [f"*{one_line(stats)}*", ""]
+        lines.append(terminal_text(message.content))
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -145,10 +155,6 @@ def export(
         raise StoreError(f"unknown export format {fmt!r} (use md or json)")
     from tui import paths
 
-    if out_dir is None:
-        out_dir = paths.exports_dir()
-    elif not out_dir.exists():
-        out_dir.mkdir(parents=True, mode=0o700)
     ids = store.conversation_ids() if conversation_ids is None else list(conversation_ids)
     for conversation_id in ids:
         store.get_conversation(conversation_id)  # NotFoundError before writing anything
@@ -159,39 +165,56 @@ def export(
         conversation = store.get_conversation(ids[0])
         name = f"burrow-{conversation.id}-{_slug(conversation.title)}-{stamp}.{fmt}"
     text = to_json(store, ids) if fmt == "json" else to_markdown(store, ids)
-    # The folder is the user's choice (maybe shared storage): its mode is left alone.
-    return paths.write_private_text(out_dir / name, text, private_dir=False)
+    try:
+        if out_dir is None:
+            out_dir = paths.exports_dir()
+        elif not out_dir.exists():
+            out_dir.mkdir(parents=True, mode=0o700)
+        # The folder is the user's choice (maybe shared storage): its mode is left alone.
+        return paths.write_private_text(out_dir / name, text, private_dir=False)
+    except OSError as exc:  # /proc, a read-only or full disk, a file where a folder should be
+        where = out_dir if out_dir is not None else "the exports folder"
+        raise StoreError(f"cannot write into {where}: {exc.strerror or exc}") from exc
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def read_document(file: Path) -> list[ImportedConversation]:
+    """The checked conversations of a JSON export; StoreError naming ``file`` otherwise.
+
+    Only a regular file of bounded size is read (a FIFO would block, ``/dev/zero`` never
+    ends), and its nesting is measured before ``json`` recurses into it.
+    """
+    try:
+        text = safeio.read_text(file, safeio.IMPORT_LIMIT)
+        safeio.check_nesting(text, file, "json")
+        document = json.loads(text, parse_constant=_refuse_constant)
+    except safeio.UnsafeFileError as exc:
+        raise StoreError(str(exc)) from exc
+    except OSError as exc:
+        raise StoreError(f"cannot read {file}: {exc.strerror or exc}") from exc
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise StoreError(f"{file}: not valid JSON: {exc}") from exc
+    if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
+        raise StoreError(f"{file} is not a Burrow history export")
+    version = document.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise StoreError(f"{file}: bad format version {version!r} (expected a whole number)")
+    if version > FORMAT_VERSION:
+        raise StoreError(f"{file} was written by a newer Burrow (format {version})")
+    try:
+        return importing.conversations_from(document.get("conversations"))
+    except importing.ImportProblem as exc:
+        raise StoreError(f"{file}: {exc}") from exc
 
 
 def import_json(store: Store, file: Path) -> ImportResult:
-    """Import a JSON export; conversations and messages already present (same uid) are
-    skipped, so importing a file twice is harmless."""
+    """Import a JSON export, all or nothing; conversations and messages already present
+    (same uid) are skipped, so importing a file twice is harmless."""
+    conversations = read_document(file)
     try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StoreError(f"cannot read {file}: {exc}") from exc
-    if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
-        raise StoreError(f"{file} is not a Burrow history export")
-    if int(document.get("version", 0)) > FORMAT_VERSION:
-        raise StoreError(f"{file} was written by a newer Burrow (format {document['version']})")
-    conversations = document.get("conversations")
-    if not isinstance(conversations, list):
-        raise StoreError(f"{file} has no conversations list")
-    added = merged = messages_added = messages_skipped = 0
-    for data in conversations:
-        try:
-            created, n_added, n_skipped = store.import_conversation(data)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise StoreError(f"{file}: malformed conversation: {exc!r}") from exc
-        if created:
-            added += 1
-        elif n_added:
-            merged += 1
-        messages_added += n_added
-        messages_skipped += n_skipped
-    return ImportResult(
-        conversations_added=added,
-        conversations_merged=merged,
-        messages_added=messages_added,
-        messages_skipped=messages_skipped,
-    )
+        return store.import_conversations(conversations)
+    except sqlite3.IntegrityError as exc:  # checked above: a last resort, nothing written
+        raise StoreError(f"{file}: cannot be imported: {exc}") from exc

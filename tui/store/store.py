@@ -25,16 +25,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tui.store import db, rows
+from tui.store import db, importing, rows
 from tui.store.db import NotFoundError, StoreError
-from tui.store.models import ROLES, UNSET, Conversation, SearchHit, Unset
+from tui.store.models import UNSET, Conversation, ImportResult, SearchHit, Unset
 from tui.store.streaming import StreamingAnswers
-
-_INSERT_CONVERSATION = (
-    "INSERT INTO conversations (uid, title, created_at, updated_at, pinned, "
-    "model_path, template, system_prompt, settings, tag) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 
 
 class Store(StreamingAnswers):
@@ -124,7 +118,7 @@ class Store(StreamingAnswers):
         now = time.time()
         with self._write() as conn:
             cur = conn.execute(
-                _INSERT_CONVERSATION,
+                importing.INSERT_CONVERSATION,
                 (
                     uuid.uuid4().hex,
                     title,
@@ -327,38 +321,18 @@ class Store(StreamingAnswers):
     def import_conversation(self, data: Mapping[str, Any]) -> tuple[bool, int, int]:
         """Insert one conversation of a JSON export (``tui.store.export``), in one
         transaction; skip what exists (by uid). Returns (conversation was new, messages
-        added, messages skipped). Raises KeyError/TypeError/ValueError on malformed data."""
-        uid = str(data["uid"])
+        added, messages skipped). Raises StoreError on malformed data, writing nothing."""
+        conversation = importing.conversation_from(data)
         with self._write() as conn:
-            row = conn.execute("SELECT id FROM conversations WHERE uid = ?", (uid,)).fetchone()
-            created = row is None
-            if row is None:
-                cur = conn.execute(
-                    _INSERT_CONVERSATION,
-                    (
-                        uid,
-                        str(data.get("title") or ""),
-                        float(data.get("created_at") or time.time()),
-                        float(data.get("updated_at") or time.time()),
-                        int(bool(data.get("pinned"))),
-                        data.get("model_path"),
-                        data.get("template"),
-                        data.get("system_prompt"),
-                        json.dumps(dict(data.get("settings") or {})),
-                        data.get("tag"),
-                    ),
-                )
-                conversation_id = int(cur.lastrowid or 0)
-            else:
-                conversation_id = int(row[0])
-            ids, added, skipped = _import_messages(conn, conversation_id, data.get("messages"))
-            leaf_uid = data.get("active_leaf_uid")
-            if created and leaf_uid and str(leaf_uid) in ids:
-                conn.execute(
-                    "UPDATE conversations SET active_leaf_id = ? WHERE id = ?",
-                    (ids[str(leaf_uid)], conversation_id),
-                )
-        return created, added, skipped
+            return importing.write_conversation(conn, conversation, time.time())
+
+    def import_conversations(
+        self, conversations: Sequence[importing.ImportedConversation]
+    ) -> ImportResult:
+        """Write checked conversations (``tui.store.importing``) in one transaction: if
+        any fails, none is written."""
+        with self._write() as conn:
+            return importing.write_all(conn, conversations, time.time())
 
     @contextmanager
     def bulk_transaction(self) -> Iterator[sqlite3.Connection]:
@@ -370,58 +344,3 @@ class Store(StreamingAnswers):
         """
         with self._write() as conn:
             yield conn
-
-
-def _import_messages(
-    conn: sqlite3.Connection, conversation_id: int, messages: Sequence[Mapping[str, Any]] | None
-) -> tuple[dict[str, int], int, int]:
-    """Insert the exported messages missing from the database (parents come before their
-    replies in an export). Returns (message id by uid, added, skipped)."""
-    ids: dict[str, int] = {}
-    added = skipped = 0
-    for message in messages or []:
-        muid = str(message["uid"])
-        existing = conn.execute("SELECT id FROM messages WHERE uid = ?", (muid,)).fetchone()
-        if existing is not None:
-            ids[muid] = int(existing[0])
-            skipped += 1
-            continue
-        ids[muid] = _import_message(conn, conversation_id, muid, message, ids)
-        added += 1
-    return ids, added, skipped
-
-
-def _import_message(
-    conn: sqlite3.Connection,
-    conversation_id: int,
-    muid: str,
-    message: Mapping[str, Any],
-    ids: Mapping[str, int],
-) -> int:
-    role = message["role"]
-    if role not in ROLES:
-        raise StoreError(f"unknown role {role!r} in imported message {muid}")
-    parent_uid = message.get("parent_uid")
-    parent = ids.get(str(parent_uid)) if parent_uid else None
-    if parent_uid and parent is None:
-        found = conn.execute("SELECT id FROM messages WHERE uid = ?", (str(parent_uid),)).fetchone()
-        parent = int(found[0]) if found else None
-    status = message.get("status") or "done"
-    if status == "streaming":  # its writer is in another process, long gone
-        status = "interrupted"
-    cur = conn.execute(
-        "INSERT INTO messages (uid, conversation_id, parent_id, role, content, "
-        "created_at, status, model, stats) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            muid,
-            conversation_id,
-            parent,
-            role,
-            str(message.get("content") or ""),
-            float(message.get("created_at") or time.time()),
-            status,
-            message.get("model"),
-            json.dumps(dict(message.get("stats") or {})),
-        ),
-    )
-    return int(cur.lastrowid or 0)

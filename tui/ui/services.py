@@ -145,12 +145,19 @@ class Services:
     # models --------------------------------------------------------------------
 
     def choose_model(self) -> ModelChoice:
-        """The model to load at start: requested → last used → configured default → bundled."""
+        """The model to load at start: requested → last used → configured default → bundled.
+
+        "Last used" is the model of a recent conversation, but only one the user loaded on
+        this device: an imported conversation's ``model_path`` is information, not a choice.
+        """
+        from tui.engine import prefs
+
         if self.requested_model:
             return ModelChoice(self._resolve(self.requested_model), "requested")
         for conversation in self.store.list_conversations(limit=20):
-            if conversation.model_path and Path(conversation.model_path).is_file():
-                return ModelChoice(conversation.model_path, "last used")
+            path = conversation.model_path
+            if path and Path(path).is_file() and prefs.was_chosen(path):
+                return ModelChoice(path, "last used")
         default = self.settings.default_model
         why = "configured default" if default else "bundled"
         return ModelChoice(self._resolve(default), why)
@@ -166,7 +173,16 @@ class Services:
             raise NoModelError(str(exc)) from exc
 
     def load_params(self, path: str) -> LoadParams:
+        """What the app loads ``path`` with. Every model the app loads is the user's choice
+        (the picker, ``--model``, the configured default, the bundled one) or one chosen
+        before, so it is remembered as chosen here (see :meth:`choose_model`)."""
+        import contextlib
+
+        from tui.engine import prefs
         from tui.engine.protocol import LoadParams
+
+        with contextlib.suppress(OSError):  # unwritable: it is simply not remembered
+            prefs.remember_chosen(path)
 
         values = dict(self.settings.load_params())
         values["path"] = path

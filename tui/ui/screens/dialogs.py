@@ -11,6 +11,8 @@ from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from tui.textsafe import one_line
+
 SHEET_CSS = """
 MessageActionsSheet, ConfirmSheet {
     align: center middle;
@@ -40,7 +42,7 @@ class MessageActionsSheet(ModalScreen[str | None]):
     def __init__(self, title: str, actions: list[tuple[str, str]]) -> None:
         """``actions`` are (action name, button label) pairs."""
         super().__init__()
-        self._title = title
+        self._title = one_line(title)  # often a stored title: control characters visible
         self._actions = actions
 
     def compose(self) -> ComposeResult:

@@ -436,7 +436,9 @@ class TemplatesScreen(SheetScreen):
 def _file_text(path: Path | None) -> str | None:
     if path is None:
         return None
+    from tui.tomlfiles import read_file
+
     try:
-        return path.read_text(encoding="utf-8")
+        return read_file(path)  # a regular file of bounded size: never blocks on a FIFO
     except OSError:
         return None

@@ -12,6 +12,8 @@ from textual.message import Message
 from textual.widgets import Button, Input, OptionList
 from textual.widgets.option_list import Option
 
+from tui.textsafe import one_line
+
 
 @dataclass(frozen=True)
 class ConversationItem:
@@ -82,9 +84,9 @@ class ConversationList(Vertical):
             if needle and needle not in item.title.casefold():
                 continue
             prefix = "● " if item.id == self._current else ("★ " if item.pinned else "  ")
-            # Titles are user text: assembled as plain text, never parsed as markup.
+            # Titles are stored text: plain text, never markup, control characters visible.
             label = Content.assemble(
-                f"{prefix}{item.title or 'Untitled'}",
+                f"{prefix}{one_line(item.title) or 'Untitled'}",
                 (f"\n  {item.when}", "dim") if item.when else "",
             )
             if item.id == self._current:

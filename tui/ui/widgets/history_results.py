@@ -11,6 +11,8 @@ from textual.content import Content
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from tui.textsafe import one_line
+
 if TYPE_CHECKING:
     from tui.store import Conversation, SearchHit
 
@@ -28,15 +30,24 @@ class Row:
 
 
 def highlighted(text: str, style: str = "bold reverse") -> Content:
-    """``text`` with the parts between START and END marks in ``style``."""
+    """``text`` with the parts between START and END marks in ``style``.
+
+    Stored text is not trusted: each piece is shown on one line with its control characters
+    made visible (``^[``), since Textual passes ESC through to the terminal. The marks are
+    split out first; a stray END stored in the text is dropped.
+    """
     pieces: list[str | tuple[str, str]] = []
     rest = text
     while START in rest:
         before, _, tail = rest.partition(START)
         match, _, rest = tail.partition(END)
-        pieces += [before, (match, style)]
-    pieces.append(rest)
+        pieces += [_safe(before), (_safe(match), style)]
+    pieces.append(_safe(rest))
     return Content.assemble(*pieces)
+
+
+def _safe(text: str) -> str:
+    return one_line(text.replace(END, ""))
 
 
 def _when(timestamp: float) -> str:
@@ -81,24 +92,24 @@ class HistoryResults(OptionList):
             Row(
                 conversation.id,
                 None,
-                conversation.title,
+                one_line(conversation.title),
                 conversation.pinned,
                 conversation.tag,
             )
         )
         details = f"{_when(conversation.updated_at)} · {conversation.message_count} messages"
         if conversation.tag:
-            details += f" · #{conversation.tag}"
+            details += f" · #{one_line(conversation.tag)}"
         label = Content.assemble(
             ("📌 " if conversation.pinned else "", ""),
-            (conversation.title or "Untitled", "bold"),
+            (one_line(conversation.title) or "Untitled", "bold"),
             "\n",
             (details, "dim"),
         )
         self.add_option(Option(label))
 
     def _add_hit(self, hit: SearchHit) -> None:
-        self.rows.append(Row(hit.conversation_id, hit.message_id, hit.conversation_title))
+        self.rows.append(Row(hit.conversation_id, hit.message_id, one_line(hit.conversation_title)))
         who = {"user": "You", "assistant": "Burrow", "system": "System"}.get(hit.role or "", "")
         title = highlighted(hit.title_highlighted or hit.conversation_title or "Untitled")
         snippet = highlighted(" ".join(hit.snippet.split()))

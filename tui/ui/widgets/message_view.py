@@ -9,6 +9,7 @@ from typing import ClassVar, Protocol, TypeVar
 
 from markdown_it import MarkdownIt
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
@@ -18,6 +19,8 @@ from textual.visual import Visual, visualize
 from textual.widget import Widget
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownBlock
+
+from tui.textsafe import terminal_text
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,17 @@ def _quiet_block(block: type[MarkdownBlock]) -> type[MarkdownBlock]:
 class AnswerMarkdown(GrowsWithoutRelayout, Markdown):
     """A message body: Markdown with a shared parser and one layout pass per update."""
 
+    # Stored and model text is not trusted: Textual passes ESC through to the terminal, so
+    # every control character but newline and tab is shown visibly (``^[``) instead.
     def __init__(self, markdown: str) -> None:
-        super().__init__(markdown, open_links=False, parser_factory=_markdown_parser)
+        text = terminal_text(markdown)
+        super().__init__(text, open_links=False, parser_factory=_markdown_parser)
+
+    def update(self, markdown: str) -> AwaitComplete:
+        return super().update(terminal_text(markdown))
+
+    def append(self, markdown: str) -> AwaitComplete:
+        return super().append(terminal_text(markdown))
 
     def get_block_class(self, block_name: str) -> type[MarkdownBlock]:
         return _quiet_block(super().get_block_class(block_name))
@@ -299,6 +311,7 @@ class LiveTail(GrowsWithoutRelayout, Widget):
 
         Only the rows that changed are drawn again: text that grows at its end changes its
         last row and the rows after it (lines wrap greedily), usually one or two rows."""
+        text = terminal_text(text)  # model text: no raw control characters
         width = self.content_region.width
         if not self.rows or not width or page_rows != self.page_rows:
             return False
@@ -315,6 +328,7 @@ class LiveTail(GrowsWithoutRelayout, Widget):
     def hold(self, text: str, page_rows: int) -> None:
         """Show ``text`` in ``page_rows`` rows, or in a few more than it needs if it is
         longer (a block longer than a page)."""
+        text = terminal_text(text)
         width = self.content_region.width
         self._text, self._visual = text, visualize(self, text, markup=False)
         needed = visual_height(self._visual, self, width) if width else 1

@@ -6,6 +6,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Static
 
+from tui.textsafe import one_line
+
 
 class TopBar(Horizontal):
     """Its buttons run the chat screen's actions; the screen tells it what to show."""
@@ -21,6 +23,6 @@ class TopBar(Horizontal):
         yield Button("+ New", id="new-chat", variant="primary", action="screen.new_chat")
 
     def show(self, title: str, *, incognito: bool) -> None:
-        self._title.update(title)
+        self._title.update(one_line(title))  # stored text: control characters shown visibly
         self.set_class(incognito, "-incognito")
         self._incognito.label = "Leave incognito" if incognito else "Incognito"
