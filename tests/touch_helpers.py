@@ -193,8 +193,14 @@ def fully_visible(app: BurrowApp, target: Widget) -> bool:
 
 
 async def wait_screen(pilot: Pilot[Any], kind: type, what: str = "") -> Any:
+    """Wait until a screen of ``kind`` is shown with its widgets in place."""
     app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, kind), 10, what or kind.__name__)
+
+    def shown() -> bool:
+        return isinstance(app.screen, kind) and bool(app.screen.children)
+
+    await wait_for(pilot, shown, 10, what or kind.__name__)
+    await pilot.pause()
     return app.screen
 
 
