@@ -310,7 +310,9 @@ async def test_enter_in_the_list_filter_opens_the_first_match(tmp_path: Path) ->
 # 14: titles, start-up, the space under an answer, one pin mark -----------------------
 
 
-async def test_a_multi_line_first_message_is_titled_by_its_first_line(tmp_path: Path) -> None:
+async def test_a_multi_line_question_keeps_its_lines_and_is_titled_by_the_first(
+    tmp_path: Path,
+) -> None:
     app = scripted_app(tmp_path, answers=("Fine.",))
     async with app.run_test(size=PHONE) as pilot:
         await wait_ready(pilot, app, 10)
@@ -322,6 +324,10 @@ async def test_a_multi_line_first_message_is_titled_by_its_first_line(tmp_path: 
         conversation_id = chat(app).session.conversation_id
         assert conversation_id is not None
         assert app.services.store.get_conversation(conversation_id).title == "line one"
+        # and the question reads as typed: three lines, not one paragraph
+        shown = [line.strip(" ▌") for line in screen_lines(app)]
+        for text in ("line one", "line two", "line three"):
+            assert text in shown, "\n".join(shown)
 
 
 async def test_start_reopens_the_last_conversation_scrolled_to_its_end(tmp_path: Path) -> None:
