@@ -7,6 +7,7 @@ from typing import ClassVar
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import TextArea
 
 
@@ -61,6 +62,14 @@ class Composer(TextArea):
             placeholder=placeholder,
             highlight_cursor_line=False,
         )
+
+    def render_line(self, y: int) -> Strip:
+        # During a resize Textual lays out (and draws) one frame before it updates the
+        # breakpoint classes, and at 1x1 there is no room at all: TextArea wraps its
+        # placeholder at the content width, and rich raises at width 0.
+        if self.content_size.width <= 0:
+            return Strip.blank(self.size.width)
+        return super().render_line(y)
 
     async def _on_key(self, event: events.Key) -> None:
         # Enter is handled here, in key order, not as a priority binding: a priority binding
