@@ -33,6 +33,7 @@ from tui.ui.layout import HORIZONTAL_BREAKPOINTS, is_compact
 from tui.ui.messages import Answer, ContextUpdated, ModelStateChanged
 from tui.ui.screens.chat_actions import (
     HANDLERS,
+    show_trim,
     LAST_MESSAGE_COMMANDS,
     MENU,
     PALETTE,
@@ -41,6 +42,7 @@ from tui.ui.screens.chat_actions import (
 )
 from tui.ui.widgets.banner import Banner
 from tui.ui.widgets.composer import Composer
+from tui.ui.widgets.context import ContextBar
 from tui.ui.widgets.conversation_list import ConversationItem, ConversationList
 from tui.ui.widgets.message_view import ConversationLog, MessageData, MessageView
 from tui.ui.widgets.status_line import StatusLine
@@ -85,6 +87,8 @@ class ChatScreen(Screen[None]):
         self.answers_ended = 0
         """How many answers have ended (done, stopped or failed): tests wait on it."""
         self._last_notice: str | None = None
+        self._clear_on_start = False
+        """Set by send: the composer empties when its question's answer starts."""
 
     # layout --------------------------------------------------------------------
 
@@ -105,9 +109,12 @@ class ChatScreen(Screen[None]):
         yield self.log_view
         self._banner = Banner(id="banner")
         yield self._banner
+        self.context_bar = ContextBar(id="context-bar")
+        yield self.context_bar
         with Horizontal(id="composer-row"):
             self.composer = Composer(id="composer")
             yield self.composer
+            yield Button("Cancel", id="cancel-edit")
             self._send = Button("Send", id="send", variant="primary")
             yield self._send
 
@@ -134,13 +141,18 @@ class ChatScreen(Screen[None]):
 
     def _after_conversation_change(self) -> None:
         """Reload everything that depends on which conversation is open."""
-        self.composer.editing_id = None
+        self.composer.cancel_editing()  # an edit belongs to the conversation it was in
+        self.context_bar.hide()
         self.refresh_conversation()
 
     @work(group="render", exclusive=True)
-    async def refresh_conversation(self) -> None:
+    async def refresh_conversation(self, focus_index: int | None = None) -> None:
         await self._sync_path()
         self.log_view.anchor()
+        if focus_index is not None:  # a branch flip replaced the focused view
+            views = self.log_view.views()
+            if views:
+                views[min(focus_index, len(views) - 1)].focus(scroll_visible=False)
         self._refresh_title()
         self.refresh_list()
         self.refresh_context()
@@ -173,8 +185,9 @@ class ChatScreen(Screen[None]):
             return
         self.post_message(ContextUpdated(info.tokens_used, info.n_ctx, info.dropped_messages))
 
-    def on_context_updated(self, message: ContextUpdated) -> None:
+    async def on_context_updated(self, message: ContextUpdated) -> None:
         self._status.show_context(message.tokens_used, message.n_ctx, message.dropped)
+        await show_trim(self.log_view, message.dropped)
 
     def set_model_state(self, message: ModelStateChanged) -> None:
         """Called by the app whenever the engine's model changes state."""
@@ -210,8 +223,10 @@ class ChatScreen(Screen[None]):
             return
         if not self.need_model():
             return
-        self.composer.clear()
-        message_id = self.composer.stop_editing()
+        # The text stays until the answer starts: a refused question is not lost.
+        self._clear_on_start = True
+        self.context_bar.hide()
+        message_id = self.composer.editing_id
         if message_id is not None:
             self.start_answer(lambda: self.session.edit(message_id, text))
         else:
@@ -238,6 +253,10 @@ class ChatScreen(Screen[None]):
     async def on_answer_started(self, message: Answer.Started) -> None:
         event = message.event
         self.streaming = True
+        if self._clear_on_start:
+            self._clear_on_start = False
+            self.composer.stop_editing()
+            self.composer.clear()
         await self._sync_path()
         view = self.log_view.view_for(event.assistant_message_id)
         if view is None:
@@ -251,7 +270,7 @@ class ChatScreen(Screen[None]):
             self._last_notice = event.notice
             self.notify(event.notice, title="Template", severity="warning", timeout=8)
         context = event.context
-        self.on_context_updated(
+        await self.on_context_updated(
             ContextUpdated(context.tokens_used, context.n_ctx, context.dropped_messages)
         )
 
@@ -281,6 +300,32 @@ class ChatScreen(Screen[None]):
             self._status.show_model("failed", detail="engine stopped")
             self._banner.show(f"The engine stopped: {event.message}", "Restart")
 
+    async def on_answer_refused(self, message: Answer.Refused) -> None:
+        """Not a toast: a bar that stays, with the ways out. The question stays typed."""
+        self._clear_on_start = False
+        event = message.event
+        self.context_bar.show(event.tokens_needed, event.n_ctx, event.policy)
+        await self._end_stream("failed", "")
+
+    @on(Button.Pressed, "#context-new-chat")
+    def _context_new_chat(self) -> None:
+        self.composer.stop_editing()  # the question goes to the new chat, not the old one
+        self.action_new_chat()
+
+    @on(Button.Pressed, "#context-raise")
+    def _context_raise(self) -> None:
+        self.context_bar.hide()
+        self.app.run_action("open_settings")
+
+    @on(Button.Pressed, "#context-trim")
+    def _context_trim(self) -> None:
+        self.context_bar.hide()
+        self.session.apply_settings({"context_policy": "trim"})
+        # Not sent at once: the question stays in the composer for the user to send (or
+        # change) now that older messages may be left out.
+        self.notify("Context policy: trim. Tap Send to ask.", timeout=3)
+        self.composer.focus()
+
     async def _end_stream(self, status: str, meta: str) -> None:
         view, unused = await self.answer_stream.end()
         if view is not None:
@@ -296,14 +341,29 @@ class ChatScreen(Screen[None]):
         self.answers_ended += 1  # last: the end of the answer is handled
 
     def watch_streaming(self, streaming: bool) -> None:
-        self._send.label = "Stop" if streaming else "Send"
-        self._send.variant = "error" if streaming else "primary"
+        self._show_send()
         self.composer.hold_cursor(streaming)
         self.refresh_bindings()
 
+    def _show_send(self) -> None:
+        editing = self.composer.editing_id is not None
+        self._send.label = "Stop" if self.streaming else ("Resend" if editing else "Send")
+        self._send.variant = "error" if self.streaming else "primary"
+
+    @on(Composer.EditingChanged)
+    def _editing_changed(self, event: Composer.EditingChanged) -> None:
+        self.query_one("#composer-row").set_class(event.editing, "-editing")
+        self._show_send()
+        self.refresh_bindings()  # Esc cancels an edit
+
+    @on(Button.Pressed, "#cancel-edit")
+    def _cancel_edit_pressed(self) -> None:
+        self.composer.cancel_editing()
+        self.composer.focus()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":
-            return self.streaming
+            return self.streaming or self.composer.editing_id is not None
         if action in ("regenerate_last", "continue_last"):
             return None if self.streaming else True
         return True
@@ -323,9 +383,8 @@ class ChatScreen(Screen[None]):
     def action_stop(self) -> None:
         if self.streaming:
             self.session.cancel()
-        elif self.composer.editing_id is not None:
-            self.composer.stop_editing()
-            self.composer.clear()
+        else:
+            self.composer.cancel_editing()
 
     def action_new_chat(self) -> None:
         if self._refuse_while_streaming():

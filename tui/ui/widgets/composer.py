@@ -52,6 +52,13 @@ class Composer(TextArea):
         def control(self) -> Composer:
             return self.composer
 
+    class EditingChanged(Message):
+        """An edit started or ended: the screen shows or hides its Cancel button."""
+
+        def __init__(self, editing: bool) -> None:
+            super().__init__()
+            self.editing = editing
+
     def __init__(self, *, placeholder: str = "Ask anything…", id: str | None = None) -> None:
         super().__init__(
             "",
@@ -119,6 +126,13 @@ class Composer(TextArea):
         editing = message_id is not None
         self.set_class(editing, "-editing")
         self.border_title = "Editing: Enter resends · Esc cancels" if editing else None
+        self.post_message(self.EditingChanged(editing))
+
+    def cancel_editing(self) -> None:
+        """Leave edit mode and drop the edited text (nothing else is in the composer)."""
+        if self.editing_id is not None:
+            self.stop_editing()
+            self.clear()
 
     def action_submit(self) -> None:
         self.post_message(self.Submitted(self, self.text))
