@@ -23,7 +23,7 @@ from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Button, Footer
+from textual.widgets import Button
 from textual.worker import Worker, WorkerState
 
 from tui.ui.answer_stream import AnswerStream
@@ -43,6 +43,7 @@ from tui.ui.screens.chat_actions import (
 from tui.ui.widgets.banner import Banner
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.context import ContextBar
+from tui.ui.widgets.footer import FittingFooter
 from tui.ui.widgets.conversation_list import ConversationItem, ConversationList
 from tui.ui.widgets.message_view import ConversationLog, MessageData, MessageView
 from tui.ui.widgets.status_line import StatusLine
@@ -102,7 +103,7 @@ class ChatScreen(Screen[None]):
                 yield from self._compose_chat()
         self._status = StatusLine(id="status")
         yield self._status
-        yield Footer()
+        yield FittingFooter()
 
     def _compose_chat(self) -> ComposeResult:
         self.log_view = ConversationLog(id="log")
