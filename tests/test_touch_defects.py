@@ -375,4 +375,6 @@ async def test_pins_look_the_same_in_the_list_and_in_history(tmp_path: Path) -> 
 
 
 def find_row(app: BurrowApp, text: str) -> str:
-    return next(line for line in screen_lines(app) if text in line)
+    """The first row under the 3-row top bar that shows ``text`` (the chat reopens the last
+    conversation at start, so its title is in the top bar too)."""
+    return next(line for line in screen_lines(app)[3:] if text in line)

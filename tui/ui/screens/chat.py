@@ -123,8 +123,17 @@ class ChatScreen(Screen[None]):
         self._banner.hide()
         if self._start_incognito:
             self.session.new_conversation(incognito=True)
+        elif self.services.settings.reopen_last:
+            self._reopen_last()
         self._after_conversation_change()
         self.composer.focus()
+
+    def _reopen_last(self) -> None:
+        """Start where the user left off: the conversation with the latest activity."""
+        conversations = self.services.list_conversations()
+        if conversations:
+            latest = max(conversations, key=lambda c: (c.updated_at, c.id))
+            self.session.open_conversation(latest.id)
 
     def on_resize(self, event: Resize) -> None:
         self._status.compact = is_compact(event.size.width)
