@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
@@ -9,6 +10,7 @@ from typing import ClassVar, Protocol, TypeVar
 
 from markdown_it import MarkdownIt
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
@@ -54,6 +56,12 @@ def _markdown_parser() -> MarkdownIt:
     return MarkdownIt("gfm-like")
 
 
+def hard_breaks(text: str) -> str:
+    """``text`` with each single newline made a Markdown hard break: a question keeps the
+    lines it was typed in (Markdown would join them into one paragraph)."""
+    return re.sub(r"(?<!\n)\n(?!\n)", "  \n", text)
+
+
 class GrowsWithoutRelayout:
     """For widgets that grow while an answer streams: the message, its Markdown blocks, and
     the conversation log around them.
@@ -83,8 +91,13 @@ def _quiet_block(block: type[MarkdownBlock]) -> type[MarkdownBlock]:
 class AnswerMarkdown(GrowsWithoutRelayout, Markdown):
     """A message body: Markdown with a shared parser and one layout pass per update."""
 
-    def __init__(self, markdown: str) -> None:
+    def __init__(self, markdown: str, *, breaks: bool = False) -> None:
+        self._breaks = breaks
+        markdown = hard_breaks(markdown) if breaks else markdown
         super().__init__(markdown, open_links=False, parser_factory=_markdown_parser)
+
+    def update(self, markdown: str) -> AwaitComplete:
+        return super().update(hard_breaks(markdown) if self._breaks else markdown)
 
     def get_block_class(self, block_name: str) -> type[MarkdownBlock]:
         return _quiet_block(super().get_block_class(block_name))
@@ -150,7 +163,7 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static(self._header_text(), classes="message--header", markup=False)
-        yield AnswerMarkdown(self.data.text)
+        yield AnswerMarkdown(self.data.text, breaks=self.data.role == "user")
         yield LiveTail(classes="message--tail")
         yield Static(self.data.meta, classes="message--meta", markup=False)
 
