@@ -347,9 +347,18 @@ async def test_start_reopens_the_last_conversation_scrolled_to_its_end(tmp_path:
 
 
 async def test_no_blank_page_stays_under_a_short_answer(tmp_path: Path) -> None:
-    app = scripted_app(tmp_path, answers=("Yes.",))
+    # A conversation taller than the screen (reopened at start): in a short one the rows
+    # under the answer are the empty screen, not a gap the app left.
+    ids = seed([("Long talk", "first?")])
+    with Store.open() as store:
+        for turn in range(6):
+            store.add_message(ids[0], "user", f"More question {turn}")
+            store.add_message(ids[0], "assistant", f"More answer {turn}")
+    # Streamed (a delay per word) and shorter than the rows held for it: rows stay unused.
+    app = scripted_app(tmp_path, answers=("Yes it is. " * 12,), delay=0.01)
     async with app.run_test(size=PHONE) as pilot:
         await wait_ready(pilot, app, 10)
+        await wait_for(pilot, lambda: len(views(app)) == 14, 10, "the last conversation")
         await ask(pilot, app, "Short?", timeout=10)
         await tap(pilot, "composer")  # the user's next move
         await pilot.pause(0.2)

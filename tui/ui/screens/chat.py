@@ -88,6 +88,7 @@ class ChatScreen(Screen[None]):
         self.answers_ended = 0
         """How many answers have ended (done, stopped or failed): tests wait on it."""
         self._last_notice: str | None = None
+        self._gap_view: MessageView | None = None
         self._clear_on_start = False
         """Set by send: the composer empties when its question's answer starts."""
 
@@ -345,10 +346,29 @@ class ChatScreen(Screen[None]):
             await self._sync_path()
         if view is not None and view.is_mounted:
             view.keep_gap(unused)  # after the sync, which closes gaps
+            self._gap_view = view
         self._refresh_title()
         self.refresh_list()
         self.refresh_context()
         self.answers_ended += 1  # last: the end of the answer is handled
+
+    # The rows an answer was held in stay under it when it ends (nothing jumps while the
+    # user reads); the user's next move (a tap, typing, focusing the composer) closes them.
+
+    def _close_gap(self) -> None:
+        if self._gap_view is not None:
+            self._gap_view.close_gap()
+            self._gap_view = None
+
+    def on_click(self) -> None:
+        self._close_gap()
+
+    def on_descendant_focus(self) -> None:
+        self._close_gap()
+
+    @on(Composer.Changed)
+    def _composer_changed(self) -> None:
+        self._close_gap()
 
     def watch_streaming(self, streaming: bool) -> None:
         self._show_send()
