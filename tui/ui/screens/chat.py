@@ -11,18 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
-from textual.app import ComposeResult, SystemCommand
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import Button
 from textual.worker import Worker, WorkerState
 
@@ -33,18 +31,17 @@ from tui.ui.layout import HORIZONTAL_BREAKPOINTS, is_compact
 from tui.ui.messages import Answer, ContextUpdated, ModelStateChanged
 from tui.ui.screens.chat_actions import (
     HANDLERS,
-    show_trim,
-    LAST_MESSAGE_COMMANDS,
     MENU,
-    PALETTE,
     MessageAction,
     open_menu,
+    show_trim,
 )
+from tui.ui.screens.chat_controls import ChatControls
 from tui.ui.widgets.banner import Banner
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.context import ContextBar
-from tui.ui.widgets.footer import FittingFooter
 from tui.ui.widgets.conversation_list import ConversationItem, ConversationList
+from tui.ui.widgets.footer import FittingFooter
 from tui.ui.widgets.message_view import ConversationLog, MessageData, MessageView
 from tui.ui.widgets.status_line import StatusLine
 from tui.ui.widgets.top_bar import TopBar
@@ -58,7 +55,7 @@ if TYPE_CHECKING:
 ANSWER_GROUP = "answer"
 
 
-class ChatScreen(Screen[None]):
+class ChatScreen(ChatControls):
     """The home screen. Gets its services from the app at construction."""
 
     CSS_PATH = "../chat.tcss"
@@ -88,7 +85,6 @@ class ChatScreen(Screen[None]):
         self.answers_ended = 0
         """How many answers have ended (done, stopped or failed): tests wait on it."""
         self._last_notice: str | None = None
-        self._gap_view: MessageView | None = None
         self._clear_on_start = False
         """Set by send: the composer empties when its question's answer starts."""
 
@@ -318,25 +314,6 @@ class ChatScreen(Screen[None]):
         self.context_bar.show(event.tokens_needed, event.n_ctx, event.policy)
         await self._end_stream("failed", "")
 
-    @on(Button.Pressed, "#context-new-chat")
-    def _context_new_chat(self) -> None:
-        self.composer.stop_editing()  # the question goes to the new chat, not the old one
-        self.action_new_chat()
-
-    @on(Button.Pressed, "#context-raise")
-    def _context_raise(self) -> None:
-        self.context_bar.hide()
-        self.app.run_action("open_settings")
-
-    @on(Button.Pressed, "#context-trim")
-    def _context_trim(self) -> None:
-        self.context_bar.hide()
-        self.session.apply_settings({"context_policy": "trim"})
-        # Not sent at once: the question stays in the composer for the user to send (or
-        # change) now that older messages may be left out.
-        self.notify("Context policy: trim. Tap Send to ask.", timeout=3)
-        self.composer.focus()
-
     async def _end_stream(self, status: str, meta: str) -> None:
         view, unused = await self.answer_stream.end()
         if view is not None:
@@ -352,44 +329,10 @@ class ChatScreen(Screen[None]):
         self.refresh_context()
         self.answers_ended += 1  # last: the end of the answer is handled
 
-    # The rows an answer was held in stay under it when it ends (nothing jumps while the
-    # user reads); the user's next move (a tap, typing, focusing the composer) closes them.
-
-    def _close_gap(self) -> None:
-        if self._gap_view is not None:
-            self._gap_view.close_gap()
-            self._gap_view = None
-
-    def on_click(self) -> None:
-        self._close_gap()
-
-    def on_descendant_focus(self) -> None:
-        self._close_gap()
-
-    @on(Composer.Changed)
-    def _composer_changed(self) -> None:
-        self._close_gap()
-
     def watch_streaming(self, streaming: bool) -> None:
         self._show_send()
         self.composer.hold_cursor(streaming)
         self.refresh_bindings()
-
-    def _show_send(self) -> None:
-        editing = self.composer.editing_id is not None
-        self._send.label = "Stop" if self.streaming else ("Resend" if editing else "Send")
-        self._send.variant = "error" if self.streaming else "primary"
-
-    @on(Composer.EditingChanged)
-    def _editing_changed(self, event: Composer.EditingChanged) -> None:
-        self.query_one("#composer-row").set_class(event.editing, "-editing")
-        self._show_send()
-        self.refresh_bindings()  # Esc cancels an edit
-
-    @on(Button.Pressed, "#cancel-edit")
-    def _cancel_edit_pressed(self) -> None:
-        self.composer.cancel_editing()
-        self.composer.focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":
@@ -477,37 +420,6 @@ class ChatScreen(Screen[None]):
     @on(ConversationList.NewChat)
     def _list_new_chat(self) -> None:
         self.action_new_chat()
-
-    # sheets and the command palette ----------------------------------------------
-
-    def sheet_closed(self, result: object) -> None:
-        """A sheet (settings, models, templates, history) closed: whatever it changed,
-        show the current state."""
-        if not self.streaming:
-            self.refresh_conversation()
-        self._status.template = self.services.template_name(self.session)
-        if isinstance(result, dict) and result.get("message_id"):  # a history search hit
-            self._scroll_to_message(int(result["message_id"]))
-
-    @work(group="scroll-to", exclusive=True)
-    async def _scroll_to_message(self, message_id: int) -> None:
-        """Show a message (after the conversation re-rendered) instead of the bottom."""
-        for worker in list(self.workers):
-            if worker.group == "render" and not worker.is_finished:
-                with contextlib.suppress(Exception):
-                    await worker.wait()
-        view = self.log_view.view_for(message_id)
-        if view is not None:
-            self.log_view.release_anchor()
-            self.call_after_refresh(view.scroll_visible, top=True, animate=False)
-
-    def commands(self) -> Iterable[SystemCommand]:
-        """Every chat action, for the command palette."""
-        for title, help_text, action in PALETTE:
-            if action != "stop" or self.streaming:
-                yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))
-        for title, help_text, role, message_action in LAST_MESSAGE_COMMANDS:
-            yield SystemCommand(title, help_text, partial(self._act_on_last, role, message_action))
 
     # per-message actions ---------------------------------------------------------
 

@@ -14,23 +14,29 @@ class FittingFooter(Footer):
 
     async def recompose(self) -> None:
         await super().recompose()
-        self.call_after_refresh(self._fit)
+        self._fit()
 
     def on_resize(self, event: Resize) -> None:
-        for key in self._keys():
-            key.display = True
-        self.call_after_refresh(self._fit)
+        self._fit()
 
-    def _keys(self) -> list[FooterKey]:
-        return [k for k in self.query(FooterKey) if not k.has_class("-command-palette")]
+    def _width(self, key: FooterKey) -> int:
+        # From the key's own text and styles, not from a layout (which a recompose or a
+        # resize has not done yet when this runs).
+        content = key.get_content_width(self.size, self.app.size)
+        return content + key.styles.gutter.width + key.styles.margin.width
 
     def _fit(self) -> None:
         if not self.is_attached:
             return
-        right = self.scrollable_content_region.right
+        keys = list(self.query(FooterKey))
+        room = self.size.width - sum(
+            self._width(k) for k in keys if k.has_class("-command-palette")
+        )
         overflow = False
-        for key in self._keys():
-            # Once one key does not fit, the keys after it go too (order is kept).
-            overflow = overflow or key.region.right > right or not key.region.width
-            if overflow:
-                key.display = False
+        for key in keys:
+            if key.has_class("-command-palette"):
+                continue
+            room -= self._width(key)
+            # Once one key does not fit, the keys after it go too (their order is kept).
+            overflow = overflow or room < 0
+            key.display = not overflow

@@ -6,7 +6,6 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
 
-
 #: Share of the context from which the meter turns amber, then red.
 WARN_AT = 0.75
 FULL_AT = 0.9
@@ -78,9 +77,11 @@ class StatusLine(Widget):
         limit = 14 if self.compact else 28
         if len(name) > limit:
             name = name[: limit - 1] + "…"
-        template = self.template if self.template and not self.compact else ""
-        rate = f"{self.tokens_per_second:.1f} tok/s" if self.tokens_per_second is not None else ""
-        for template, rate in ((template, rate), ("", rate), ("", "")):
+        full_template = self.template if self.template and not self.compact else ""
+        full_rate = (
+            f"{self.tokens_per_second:.1f} tok/s" if self.tokens_per_second is not None else ""
+        )
+        for template, rate in ((full_template, full_rate), ("", full_rate), ("", "")):
             line = self._line(name, template, rate)
             if line.cell_length <= width:
                 return line
