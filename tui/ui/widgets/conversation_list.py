@@ -42,7 +42,7 @@ class ConversationList(Vertical):
         background: transparent;
         padding: 0;
     }
-    ConversationList > OptionList > .option-list--option { padding: 0 1; }
+    ConversationList > OptionList.-textual-compact > .option-list--option { padding: 0 1; }
     """
 
     class Selected(Message):

@@ -6,11 +6,15 @@ from textual.events import Resize
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
+#: Keys kept first when the footer is short.
+KEEP = ("escape",)
+
 
 class FittingFooter(Footer):
     """Textual's footer lays its keys out in one row and clips the row, so at 40 columns
     the last key reads ``esc Sto``. This one hides, from the right, every key that does not
-    end inside the footer (the command palette's key, docked right, stays)."""
+    end inside the footer (the command palette's key, docked right, stays; Esc is kept
+    first)."""
 
     async def recompose(self) -> None:
         await super().recompose()
@@ -28,15 +32,14 @@ class FittingFooter(Footer):
     def _fit(self) -> None:
         if not self.is_attached:
             return
-        keys = list(self.query(FooterKey))
-        room = self.size.width - sum(
-            self._width(k) for k in keys if k.has_class("-command-palette")
-        )
+        keys = [k for k in self.query(FooterKey) if not k.has_class("-command-palette")]
+        palette = [k for k in self.query(FooterKey) if k.has_class("-command-palette")]
+        room = self.size.width - sum(self._width(k) for k in palette)
+        # Keys that must stay when the row is short (Stop while an answer streams) first,
+        # then the others in their order; once one does not fit, the later ones go too.
+        first = [k for k in keys if k.key in KEEP]
         overflow = False
-        for key in keys:
-            if key.has_class("-command-palette"):
-                continue
+        for key in first + [k for k in keys if k.key not in KEEP]:
             room -= self._width(key)
-            # Once one key does not fit, the keys after it go too (their order is kept).
             overflow = overflow or room < 0
             key.display = not overflow
