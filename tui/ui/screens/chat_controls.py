@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import SystemCommand
+from textual.events import DescendantFocus
 from textual.screen import Screen
 from textual.widgets import Button
 
@@ -97,8 +98,11 @@ class ChatControls(Screen[None]):
     def on_click(self) -> None:
         self._close_gap()
 
-    def on_descendant_focus(self) -> None:
-        self._close_gap()
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
+        # The composer only: a tap's mouse-down focuses the message under it, and closing
+        # the gap then would move that message before the mouse-up picks it.
+        if event.widget is self.composer:
+            self._close_gap()
 
     @on(Composer.Changed)
     def _composer_changed(self) -> None:
