@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tui.chat.events import AnswerChunk, AnswerFailed, AnswerFinished, AnswerStarted, SessionEvent
+from tui.chat.events import (
+    AnswerChunk,
+    AnswerFailed,
+    AnswerFinished,
+    AnswerRefused,
+    AnswerStarted,
+    SessionEvent,
+)
 from tui.chat.session import ChatSession
 from tui.engine.client import EngineClient
 from tui.engine.protocol import LoadParams
@@ -149,9 +156,11 @@ async def test_stop_policy_refuses_without_writing_an_answer(
         store.add_message(conversation.id, "assistant", f"Answer {i}: " + "here is more " * 20)
     session.open_conversation(conversation.id)
     events = await collect(session.ask("And finally?"))
-    assert len(events) == 1 and isinstance(events[0], AnswerFailed)
-    assert "context" in events[0].message
-    assert session.path()[-1].role == "user"
+    assert len(events) == 1 and isinstance(events[0], AnswerRefused)
+    assert isinstance(events[0], AnswerFailed)  # clients that know only AnswerFailed still stop
+    assert "context" in events[0].message and events[0].policy == "stop"
+    # refused before saving: the question is the caller's to keep, no orphan turn is stored
+    assert session.path()[-1].content.startswith("Answer 7")
 
 
 async def test_incognito_writes_nothing(engine: EngineClient, store: Store) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from doubles import ScriptedEngine
 from textual import events
+from textual.widget import Widget
 from textual.widgets import Button
 from ui_helpers import ask, chat, make_app, views, wait_for, wait_ready
 
@@ -84,7 +85,8 @@ async def test_layout_breakpoints(
         if not list_shown:  # narrow: the list replaces the chat while open
             assert not screen.query_one("#chat").display
         for button in screen.query(Button):
-            if button.display and button.parent is not None and button.parent.display:
+            # shown: it and every container above it (the context bar is hidden until needed)
+            if all(node.display for node in button.ancestors_with_self if isinstance(node, Widget)):
                 assert button.outer_size.height >= 3, f"{button} is too small to tap"
 
 

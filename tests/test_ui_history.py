@@ -52,7 +52,8 @@ async def search(pilot: Pilot[Any], screen: HistoryScreen, query: str) -> None:
 
 async def test_search_history_and_open_a_hit(smollm2_path: Path) -> None:
     seed([("Pets", "Which animals purr?")])
-    app = make_app(smollm2_path, max_tokens=8)
+    # A new chat at start (not "Pets" reopened), so the question makes a second conversation.
+    app = make_app(smollm2_path, max_tokens=8, reopen_last=False)
     async with app.run_test(size=(40, 24)) as pilot:
         await wait_ready(pilot, app)
         composer = chat(app).query_one(Composer)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from tui.chat.context import ContextFit, ContextFull
@@ -13,6 +15,7 @@ from tui.chat.events import (
     AnswerChunk,
     AnswerFailed,
     AnswerFinished,
+    AnswerRefused,
     AnswerStarted,
     ContextInfo,
     SessionError,
@@ -27,25 +30,67 @@ if TYPE_CHECKING:
     from tui.chat.session import ChatSession
 
 
-class AnswerRun:
-    """The answer to ``parent_id`` (a question), or more of ``continuing`` (an answer)."""
+#: The id a question has while it is fitted, before it is saved.
+UNSAVED_ID = -1
 
-    def __init__(self, session: ChatSession, parent_id: int, continuing: Message | None) -> None:
+
+@dataclass
+class NewQuestion:
+    """A question not saved yet: it is saved only once the conversation with it fits."""
+
+    text: str
+    before: list[Message]
+    """The path it follows."""
+    save: Callable[[], Message]
+    unsaved: Message = field(init=False)
+
+    def __post_init__(self) -> None:
+        conversation_id = self.before[-1].conversation_id if self.before else 0
+        parent_id = self.before[-1].id if self.before else None
+        self.unsaved = Message(
+            UNSAVED_ID, "", conversation_id, parent_id, "user", self.text, time.time()
+        )
+
+
+class AnswerRun:
+    """The answer to ``parent_id`` (a question), or more of ``continuing`` (an answer), or
+    the answer to a ``question`` not saved yet."""
+
+    def __init__(
+        self,
+        session: ChatSession,
+        parent_id: int | None,
+        continuing: Message | None,
+        question: NewQuestion | None = None,
+    ) -> None:
         self.session = session
         self.parent_id = parent_id
         self.continuing = continuing
+        self.question = question
 
     async def events(self) -> AsyncIterator[SessionEvent]:
-        """AnswerStarted, chunks, then AnswerFinished or AnswerFailed (see the session)."""
-        session, parent_id = self.session, self.parent_id
-        path = session.store.path_to(parent_id)
+        """AnswerStarted, chunks, then AnswerFinished or AnswerFailed (see the session);
+        or AnswerRefused alone, before anything is saved."""
+        session, question = self.session, self.question
+        if question is not None:
+            path = [*question.before, question.unsaved]
+        else:
+            assert self.parent_id is not None
+            path = session.store.path_to(self.parent_id)
         try:
             # Counting asks the worker for tokens: off the event loop so the UI stays live.
             session.restored_tokens = await asyncio.to_thread(session.sync_state)
             fit = await asyncio.to_thread(session.fit_for_answer, path)
-        except (ContextFull, SessionError, TemplateError) as exc:
+        except ContextFull as exc:
+            yield AnswerRefused(None, str(exc), False, exc.tokens_needed, exc.n_ctx, exc.policy)
+            return
+        except (SessionError, TemplateError) as exc:
             yield AnswerFailed(None, str(exc), crashed=False)
             return
+        if question is not None:
+            self.parent_id = session.save_question(question)
+        parent_id = self.parent_id
+        assert parent_id is not None
         model = session.model_info()
         info = ContextInfo(fit.tokens_used, fit.n_ctx, fit.dropped_messages)
         session.last_context = info

@@ -82,6 +82,17 @@ class AnswerFailed:
     """The worker died: offer a restart."""
 
 
+@dataclass(frozen=True)
+class AnswerRefused(AnswerFailed):
+    """The conversation with the new question does not fit the context (policy "stop", or
+    a question longer than the whole context). Nothing was saved: the question is the
+    caller's to keep, and the user chooses what to do (new chat, bigger context, trim)."""
+
+    tokens_needed: int = 0
+    n_ctx: int = 0
+    policy: str = ""
+
+
 SessionEvent = AnswerStarted | AnswerChunk | AnswerFinished | AnswerFailed
 
 

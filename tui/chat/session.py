@@ -6,7 +6,8 @@ CLI before asking) and the session reads ``engine.model`` for the template and c
 
 Every answer is an async iterator of :data:`SessionEvent`: one :class:`AnswerStarted`, any
 number of :class:`AnswerChunk`, then exactly one :class:`AnswerFinished` or
-:class:`AnswerFailed` (a context that does not fit fails before anything starts).
+:class:`AnswerFailed`; a conversation that does not fit the context is
+:class:`AnswerRefused` (an AnswerFailed) before anything is saved.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import fields
 from typing import Any
 
-from tui.chat.answering import AnswerRun
+from tui.chat.answering import UNSAVED_ID, AnswerRun, NewQuestion
 from tui.chat.context import ContextFit, ContextFull, fit_messages, reserve_for
 from tui.chat.events import (
     AnswerFailed,
@@ -167,6 +168,11 @@ class ChatSession:
 
     def apply_settings(self, values: Mapping[str, Any]) -> None:
         """Make ``values`` this conversation's own (the settings sheet's "apply")."""
+        if (
+            values.get("context_policy", self.settings.context_policy)
+            != self.settings.context_policy
+        ):
+            self._trim_from = None  # a trim remembered under "trim" must not outlive it
         self.conversation_settings.update(
             {k: v for k, v in values.items() if k in CONVERSATION_KEYS}
         )
@@ -300,7 +306,7 @@ class ChatSession:
         the context more than needed is freed, so several turns fit before the next trim).
         """
         kept = path
-        if self._trim_from is not None:
+        if self._trim_from is not None and self.settings.context_policy == "trim":
             ids = [m.id for m in path]
             if self._trim_from in ids:
                 kept = path[ids.index(self._trim_from) :]
@@ -353,10 +359,21 @@ class ChatSession:
         return self.conversation
 
     def ask(self, text: str) -> AsyncIterator[SessionEvent]:
-        """Add a question to the shown path and stream the answer."""
-        conversation = self.ensure_conversation()
-        question = self.store.add_message(conversation.id, "user", text)
-        return self._answer(question.id)
+        """Add a question to the shown path and stream the answer (the question is saved
+        only if the conversation with it fits; else the answer is ``AnswerRefused``)."""
+
+        def save() -> Message:
+            conversation = self.ensure_conversation()
+            return self.store.add_message(conversation.id, "user", text)
+
+        return self._answer(None, question=NewQuestion(text, self.path(), save))
+
+    def save_question(self, question: NewQuestion) -> int:
+        """Save a question that fits; returns its id."""
+        saved = question.save()
+        if self._trim_from == UNSAVED_ID:  # the trim starts at this question
+            self._trim_from = saved.id
+        return saved.id
 
     def regenerate(self, assistant_message_id: int) -> AsyncIterator[SessionEvent]:
         """A new answer beside an old one (a new branch; the old one stays reachable)."""
@@ -370,10 +387,14 @@ class ChatSession:
         old = self.store.get_message(user_message_id)
         if old.role != "user":
             raise SessionError(f"message {user_message_id} is not a question")
-        question = self.store.add_message(
-            old.conversation_id, "user", text, parent_id=old.parent_id
-        )
-        return self._answer(question.id)
+        before = self.store.path_to(old.parent_id) if old.parent_id is not None else []
+
+        def save() -> Message:
+            return self.store.add_message(
+                old.conversation_id, "user", text, parent_id=old.parent_id
+            )
+
+        return self._answer(None, question=NewQuestion(text, before, save))
 
     def continue_answer(self, assistant_message_id: int) -> AsyncIterator[SessionEvent]:
         """Write more of an answer that stopped (max tokens, cancelled, interrupted)."""
@@ -388,14 +409,18 @@ class ChatSession:
             self.engine.cancel()
 
     async def _answer(
-        self, parent_id: int, *, continuing: Message | None = None
+        self,
+        parent_id: int | None,
+        *,
+        continuing: Message | None = None,
+        question: NewQuestion | None = None,
     ) -> AsyncIterator[SessionEvent]:
         if self._answering:
             yield AnswerFailed(None, "an answer is already being written", crashed=False)
             return
         self._answering = True
         try:
-            async for event in AnswerRun(self, parent_id, continuing).events():
+            async for event in AnswerRun(self, parent_id, continuing, question).events():
                 yield event
         finally:
             self._answering = False

@@ -215,6 +215,13 @@ class Settings:
         "Extra folders searched for .gguf files.",
         per_model=False,
     )
+    reopen_last: bool = _setting(
+        True,
+        "app",
+        "At start, reopen the conversation used last, scrolled to its end (off = a new chat; "
+        "--incognito always starts a new, unsaved chat).",
+        per_model=False,
+    )
 
     def replace(self, **changes: Any) -> Settings:
         return replace(self, **changes)

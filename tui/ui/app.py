@@ -35,6 +35,25 @@ class BurrowApp(App[int]):
     TITLE = "Burrow"
     ENABLE_COMMAND_PALETTE = True
 
+    # Toasts at the top, under every screen's 3-row bar: at the bottom (Textual's default)
+    # they cover the composer, Send/Stop and the sheets' action rows, and a tap on them
+    # only dismisses them. Up here they cover the top of the transcript or of a sheet's body.
+    CSS = """
+    ToastRack {
+        dock: top;
+        align: right top;
+        margin: 3 0 0 0;
+    }
+    Toast {
+        max-width: 70%;
+        max-height: 6;
+    }
+    Screen.-compact Toast {
+        max-width: 100%;
+        padding: 0 1;
+    }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("ctrl+s", "open_settings", "Settings"),

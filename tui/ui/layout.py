@@ -23,3 +23,7 @@ HORIZONTAL_BREAKPOINTS: list[tuple[int, str]] = [
 def is_compact(width: int) -> bool:
     """Whether a screen ``width`` columns wide gets the ``-compact`` layout."""
     return width < NARROW_FROM
+
+
+#: The mark of a pinned conversation, in the conversation list and in History alike.
+PIN_MARK = "📌"

@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # the session (templates, store, engine protocol) loads after
         AnswerChunk,
         AnswerFailed,
         AnswerFinished,
+        AnswerRefused,
         AnswerStarted,
         SessionEvent,
     )
@@ -44,8 +45,10 @@ class Answer:
     @staticmethod
     def of(event: SessionEvent) -> Message:
         """The message that carries one of the session's answer events."""
-        from tui.chat.events import AnswerChunk, AnswerFailed, AnswerFinished
+        from tui.chat.events import AnswerChunk, AnswerFailed, AnswerFinished, AnswerRefused
 
+        if isinstance(event, AnswerRefused):
+            return Answer.Refused(event)
         if isinstance(event, AnswerChunk):
             return Answer.Chunk(event)
         if isinstance(event, AnswerFinished):
@@ -71,6 +74,13 @@ class Answer:
 
     class Failed(Message, bubble=False):
         def __init__(self, event: AnswerFailed) -> None:
+            super().__init__()
+            self.event = event
+
+    class Refused(Message, bubble=False):
+        """The question does not fit the context; nothing was saved."""
+
+        def __init__(self, event: AnswerRefused) -> None:
             super().__init__()
             self.event = event
 

@@ -11,19 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
-from textual.app import ComposeResult, SystemCommand
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.reactive import reactive
-from textual.screen import Screen
-from textual.widgets import Button, Footer
+from textual.widgets import Button
 from textual.worker import Worker, WorkerState
 
 from tui.ui.answer_stream import AnswerStream
@@ -34,15 +32,17 @@ from tui.ui.messages import Answer, ContextUpdated, ModelStateChanged
 from tui.ui.screens import chat_recovery
 from tui.ui.screens.chat_actions import (
     HANDLERS,
-    LAST_MESSAGE_COMMANDS,
     MENU,
-    PALETTE,
     MessageAction,
     open_menu,
+    show_trim,
 )
+from tui.ui.screens.chat_controls import ChatControls
 from tui.ui.widgets.banner import Banner
 from tui.ui.widgets.composer import Composer
+from tui.ui.widgets.context import ContextBar
 from tui.ui.widgets.conversation_list import ConversationItem, ConversationList
+from tui.ui.widgets.footer import FittingFooter
 from tui.ui.widgets.message_view import ConversationLog, MessageData, MessageView
 from tui.ui.widgets.status_line import StatusLine
 from tui.ui.widgets.top_bar import TopBar
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 ANSWER_GROUP = "answer"
 
 
-class ChatScreen(Screen[None]):
+class ChatScreen(ChatControls):
     """The home screen. Gets its services from the app at construction."""
 
     CSS_PATH = "../chat.tcss"
@@ -87,6 +87,8 @@ class ChatScreen(Screen[None]):
         self.answers_ended = 0
         """How many answers have ended (done, stopped or failed): tests wait on it."""
         self._last_notice: str | None = None
+        self._clear_on_start = False
+        """Set by send: the composer empties when its question's answer starts."""
 
     # layout --------------------------------------------------------------------
 
@@ -100,16 +102,19 @@ class ChatScreen(Screen[None]):
                 yield from self._compose_chat()
         self._status = StatusLine(id="status")
         yield self._status
-        yield Footer()
+        yield FittingFooter()
 
     def _compose_chat(self) -> ComposeResult:
         self.log_view = ConversationLog(id="log")
         yield self.log_view
         self._banner = Banner(id="banner")
         yield self._banner
+        self.context_bar = ContextBar(id="context-bar")
+        yield self.context_bar
         with Horizontal(id="composer-row"):
             self.composer = Composer(id="composer")
             yield self.composer
+            yield Button("Cancel", id="cancel-edit")
             self._send = Button("Send", id="send", variant="primary")
             yield self._send
 
@@ -117,8 +122,17 @@ class ChatScreen(Screen[None]):
         self._banner.hide()
         if self._start_incognito:
             self.session.new_conversation(incognito=True)
+        elif self.services.settings.reopen_last:
+            self._reopen_last()
         self._after_conversation_change()
         self.composer.focus()
+
+    def _reopen_last(self) -> None:
+        """Start where the user left off: the conversation with the latest activity."""
+        conversations = self.services.list_conversations()
+        if conversations:
+            latest = max(conversations, key=lambda c: (c.updated_at, c.id))
+            self.session.open_conversation(latest.id)
 
     def on_resize(self, event: Resize) -> None:
         self._status.compact = is_compact(event.size.width)
@@ -136,13 +150,18 @@ class ChatScreen(Screen[None]):
 
     def _after_conversation_change(self) -> None:
         """Reload everything that depends on which conversation is open."""
-        self.composer.editing_id = None
+        self.composer.cancel_editing()  # an edit belongs to the conversation it was in
+        self.context_bar.hide()
         self.refresh_conversation()
 
     @work(group="render", exclusive=True)
-    async def refresh_conversation(self) -> None:
+    async def refresh_conversation(self, focus_index: int | None = None) -> None:
         await self._sync_path()
         self.log_view.anchor()
+        if focus_index is not None:  # a branch flip replaced the focused view
+            views = self.log_view.views()
+            if views:
+                views[min(focus_index, len(views) - 1)].focus(scroll_visible=False)
         self._refresh_title()
         self.refresh_list()
         self.refresh_context()
@@ -175,8 +194,9 @@ class ChatScreen(Screen[None]):
             return
         self.post_message(ContextUpdated(info.tokens_used, info.n_ctx, info.dropped_messages))
 
-    def on_context_updated(self, message: ContextUpdated) -> None:
+    async def on_context_updated(self, message: ContextUpdated) -> None:
         self._status.show_context(message.tokens_used, message.n_ctx, message.dropped)
+        await show_trim(self.log_view, message.dropped)
 
     def set_model_state(self, message: ModelStateChanged) -> None:
         """Called by the app whenever the engine's model changes state."""
@@ -212,9 +232,11 @@ class ChatScreen(Screen[None]):
             return
         if not self.need_model():
             return
+        # The text stays until the answer starts: a refused question is not lost.
         self.unsent = text
-        self.composer.clear()
-        message_id = self.composer.stop_editing()
+        self._clear_on_start = True
+        self.context_bar.hide()
+        message_id = self.composer.editing_id
         if message_id is not None:
             self.start_answer(lambda: self.session.edit(message_id, text))
         else:
@@ -240,6 +262,10 @@ class ChatScreen(Screen[None]):
         event = message.event
         self.streaming = True
         chat_recovery.answer_started(self)
+        if self._clear_on_start:
+            self._clear_on_start = False
+            self.composer.stop_editing()
+            self.composer.clear()
         await self._sync_path()
         view = self.log_view.view_for(event.assistant_message_id)
         if view is None:
@@ -253,7 +279,7 @@ class ChatScreen(Screen[None]):
             self._last_notice = event.notice
             self.notify(event.notice, title="Template", severity="warning", timeout=8)
         context = event.context
-        self.on_context_updated(
+        await self.on_context_updated(
             ContextUpdated(context.tokens_used, context.n_ctx, context.dropped_messages)
         )
 
@@ -282,6 +308,13 @@ class ChatScreen(Screen[None]):
             self._status.show_model("failed", detail="engine stopped")
             self._banner.show(f"The engine stopped: {event.message}", "Restart")
 
+    async def on_answer_refused(self, message: Answer.Refused) -> None:
+        """Not a toast: a bar that stays, with the ways out. The question stays typed."""
+        self._clear_on_start = False
+        event = message.event
+        self.context_bar.show(event.tokens_needed, event.n_ctx, event.policy)
+        await self._end_stream("failed", "")
+
     async def _end_stream(self, status: str, meta: str) -> None:
         view, unused = await self.answer_stream.end()
         if view is not None:
@@ -291,20 +324,20 @@ class ChatScreen(Screen[None]):
             await self._sync_path()
         if view is not None and view.is_mounted:
             view.keep_gap(unused)  # after the sync, which closes gaps
+            self._gap_view = view
         self._refresh_title()
         self.refresh_list()
         self.refresh_context()
         self.answers_ended += 1  # last: the end of the answer is handled
 
     def watch_streaming(self, streaming: bool) -> None:
-        self._send.label = "Stop" if streaming else "Send"
-        self._send.variant = "error" if streaming else "primary"
+        self._show_send()
         self.composer.hold_cursor(streaming)
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":
-            return self.streaming
+            return self.streaming or self.composer.editing_id is not None
         if action in ("regenerate_last", "continue_last"):
             return None if self.streaming else True
         return True
@@ -324,9 +357,8 @@ class ChatScreen(Screen[None]):
     def action_stop(self) -> None:
         if self.streaming:
             self.session.cancel()
-        elif self.composer.editing_id is not None:
-            self.composer.stop_editing()
-            self.composer.clear()
+        else:
+            self.composer.cancel_editing()
 
     def action_new_chat(self) -> None:
         if self._refuse_while_streaming():
@@ -389,37 +421,6 @@ class ChatScreen(Screen[None]):
     @on(ConversationList.NewChat)
     def _list_new_chat(self) -> None:
         self.action_new_chat()
-
-    # sheets and the command palette ----------------------------------------------
-
-    def sheet_closed(self, result: object) -> None:
-        """A sheet (settings, models, templates, history) closed: whatever it changed,
-        show the current state."""
-        if not self.streaming:
-            self.refresh_conversation()
-        self._status.template = self.services.template_name(self.session)
-        if isinstance(result, dict) and result.get("message_id"):  # a history search hit
-            self._scroll_to_message(int(result["message_id"]))
-
-    @work(group="scroll-to", exclusive=True)
-    async def _scroll_to_message(self, message_id: int) -> None:
-        """Show a message (after the conversation re-rendered) instead of the bottom."""
-        for worker in list(self.workers):
-            if worker.group == "render" and not worker.is_finished:
-                with contextlib.suppress(Exception):
-                    await worker.wait()
-        view = self.log_view.view_for(message_id)
-        if view is not None:
-            self.log_view.release_anchor()
-            self.call_after_refresh(view.scroll_visible, top=True, animate=False)
-
-    def commands(self) -> Iterable[SystemCommand]:
-        """Every chat action, for the command palette."""
-        for title, help_text, action in PALETTE:
-            if action != "stop" or self.streaming:
-                yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))
-        for title, help_text, role, message_action in LAST_MESSAGE_COMMANDS:
-            yield SystemCommand(title, help_text, partial(self._act_on_last, role, message_action))
 
     # per-message actions ---------------------------------------------------------
 

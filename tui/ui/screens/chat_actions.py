@@ -9,7 +9,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from tui.ui.screens.dialogs import ConfirmSheet, MessageActionsSheet
-from tui.ui.widgets.message_view import MessageData, MessageView
+from tui.ui.widgets.context import TrimDivider
+from tui.ui.widgets.message_view import ConversationLog, MessageData, MessageView
 
 if TYPE_CHECKING:
     from tui.ui.screens.chat import ChatScreen
@@ -114,14 +115,22 @@ def _edit(screen: ChatScreen, message_id: int, data: MessageData) -> None:
     screen.composer.start_editing(message_id, data.text)
 
 
+def _flip(screen: ChatScreen, message_id: int, step: int) -> None:
+    # The flip replaces the focused view: focus the one now in its place, so a second
+    # Left/Right acts on the same message (else focus falls back to the one above).
+    views = screen.log_view.views()
+    focused = screen.focused
+    index = views.index(focused) if isinstance(focused, MessageView) and focused in views else None
+    screen.session.switch_branch(message_id, step)
+    screen.refresh_conversation(index)
+
+
 def _branch_prev(screen: ChatScreen, message_id: int, data: MessageData) -> None:
-    screen.session.switch_branch(message_id, -1)
-    screen.refresh_conversation()
+    _flip(screen, message_id, -1)
 
 
 def _branch_next(screen: ChatScreen, message_id: int, data: MessageData) -> None:
-    screen.session.switch_branch(message_id, 1)
-    screen.refresh_conversation()
+    _flip(screen, message_id, 1)
 
 
 def _confirm_delete(screen: ChatScreen, message_id: int, data: MessageData) -> None:
@@ -159,3 +168,21 @@ HANDLERS: dict[str, tuple[str | None, Handler]] = {
     MessageAction.BRANCH_NEXT: (None, _branch_next),
     MessageAction.DELETE: (None, _confirm_delete),
 }
+
+
+async def show_trim(log: ConversationLog, dropped: int) -> None:
+    """Put the trim divider before the first message sent to the model (``dropped`` shown
+    messages are left out); none when nothing is."""
+    views = log.views()
+    dividers = list(log.query(TrimDivider))
+    if not dropped or not views:
+        for divider in dividers:
+            await divider.remove()
+        return
+    before = views[min(dropped, len(views) - 1)]
+    divider = dividers[0] if dividers else TrimDivider(dropped)
+    divider.show(dropped)
+    if divider.is_mounted:
+        log.move_child(divider, before=before)
+    else:
+        await log.mount(divider, before=before)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -19,7 +21,9 @@ class Banner(Horizontal):
         yield self._button
 
     def show(self, text: str, button: str) -> None:
-        self._text.update(text)
+        # The log's path would fill a phone's screen; it is in "Show engine log" and in
+        # `burrow doctor`.
+        self._text.update(re.sub(r";? *details in \S+", "", text))
         self._button.label = button
         self.display = True
 

@@ -7,6 +7,7 @@ from typing import ClassVar
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import TextArea
 
 
@@ -51,6 +52,13 @@ class Composer(TextArea):
         def control(self) -> Composer:
             return self.composer
 
+    class EditingChanged(Message):
+        """An edit started or ended: the screen shows or hides its Cancel button."""
+
+        def __init__(self, editing: bool) -> None:
+            super().__init__()
+            self.editing = editing
+
     def __init__(self, *, placeholder: str = "Ask anything…", id: str | None = None) -> None:
         super().__init__(
             "",
@@ -61,6 +69,14 @@ class Composer(TextArea):
             placeholder=placeholder,
             highlight_cursor_line=False,
         )
+
+    def render_line(self, y: int) -> Strip:
+        # During a resize Textual lays out (and draws) one frame before it updates the
+        # breakpoint classes, and at 1x1 there is no room at all: TextArea wraps its
+        # placeholder at the content width, and rich raises at width 0.
+        if self.content_size.width <= 0:
+            return Strip.blank(self.size.width)
+        return super().render_line(y)
 
     async def _on_key(self, event: events.Key) -> None:
         # Enter is handled here, in key order, not as a priority binding: a priority binding
@@ -110,6 +126,13 @@ class Composer(TextArea):
         editing = message_id is not None
         self.set_class(editing, "-editing")
         self.border_title = "Editing: Enter resends · Esc cancels" if editing else None
+        self.post_message(self.EditingChanged(editing))
+
+    def cancel_editing(self) -> None:
+        """Leave edit mode and drop the edited text (nothing else is in the composer)."""
+        if self.editing_id is not None:
+            self.stop_editing()
+            self.clear()
 
     def action_submit(self) -> None:
         self.post_message(self.Submitted(self, self.text))

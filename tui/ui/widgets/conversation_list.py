@@ -13,6 +13,7 @@ from textual.widgets import Button, Input, OptionList
 from textual.widgets.option_list import Option
 
 from tui.textsafe import one_line
+from tui.ui.layout import PIN_MARK
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,10 @@ class ConversationList(Vertical):
     ConversationList > #chats-filter { margin: 0 1; }
     ConversationList > OptionList {
         height: 1fr;
-        border: none;
         background: transparent;
         padding: 0;
     }
-    ConversationList > OptionList > .option-list--option { padding: 0 1; }
+    ConversationList > OptionList.-textual-compact > .option-list--option { padding: 0 1; }
     """
 
     class Selected(Message):
@@ -63,7 +63,9 @@ class ConversationList(Vertical):
         yield Button("+ New chat", id="chats-new", variant="primary")
         self._filter = Input(placeholder="Filter chats", id="chats-filter")
         yield self._filter
-        self._options = OptionList(id="chats-options")
+        # compact: no border, focused or not. A border gained on focus (the tap's mouse-down)
+        # would move every row down one line before the mouse-up picks the row.
+        self._options = OptionList(id="chats-options", compact=True)
         yield self._options
 
     def focus_filter(self) -> None:
@@ -83,7 +85,9 @@ class ConversationList(Vertical):
         for item in self._items:
             if needle and needle not in item.title.casefold():
                 continue
-            prefix = "● " if item.id == self._current else ("★ " if item.pinned else "  ")
+            prefix = "● " if item.id == self._current else "  "
+            if item.pinned:
+                prefix += f"{PIN_MARK} "
             # Titles are stored text: plain text, never markup, control characters visible.
             label = Content.assemble(
                 f"{prefix}{one_line(item.title) or 'Untitled'}",
@@ -100,7 +104,14 @@ class ConversationList(Vertical):
         self._refill()
 
     @on(Input.Submitted, "#chats-filter")
-    def _filter_submitted(self) -> None:
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        """Enter in the filter opens the first conversation it shows."""
+        event.stop()
+        if self._options.option_count:
+            first = self._options.get_option_at_index(0)
+            if first.id is not None:
+                self.post_message(self.Selected(int(first.id)))
+                return
         self._options.focus()
 
     @on(OptionList.OptionSelected, "#chats-options")

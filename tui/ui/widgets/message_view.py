@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
@@ -57,6 +58,12 @@ def _markdown_parser() -> MarkdownIt:
     return MarkdownIt("gfm-like")
 
 
+def hard_breaks(text: str) -> str:
+    """``text`` with each single newline made a Markdown hard break: a question keeps the
+    lines it was typed in (Markdown would join them into one paragraph)."""
+    return re.sub(r"(?<!\n)\n(?!\n)", "  \n", text)
+
+
 class GrowsWithoutRelayout:
     """For widgets that grow while an answer streams: the message, its Markdown blocks, and
     the conversation log around them.
@@ -88,15 +95,19 @@ class AnswerMarkdown(GrowsWithoutRelayout, Markdown):
 
     # Stored and model text is not trusted: Textual passes ESC through to the terminal, so
     # every control character but newline and tab is shown visibly (``^[``) instead.
-    def __init__(self, markdown: str) -> None:
-        text = terminal_text(markdown)
-        super().__init__(text, open_links=False, parser_factory=_markdown_parser)
+    def __init__(self, markdown: str, *, breaks: bool = False) -> None:
+        self._breaks = breaks
+        super().__init__(self._prepare(markdown), open_links=False, parser_factory=_markdown_parser)
 
-    def update(self, markdown: str) -> AwaitComplete:
-        return super().update(terminal_text(markdown))
+    def _prepare(self, markdown: str) -> str:
+        text = terminal_text(markdown)
+        return hard_breaks(text) if self._breaks else text
 
     def append(self, markdown: str) -> AwaitComplete:
         return super().append(terminal_text(markdown))
+
+    def update(self, markdown: str) -> AwaitComplete:
+        return super().update(self._prepare(markdown))
 
     def get_block_class(self, block_name: str) -> type[MarkdownBlock]:
         return _quiet_block(super().get_block_class(block_name))
@@ -162,7 +173,7 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static(self._header_text(), classes="message--header", markup=False)
-        yield AnswerMarkdown(self.data.text)
+        yield AnswerMarkdown(self.data.text, breaks=self.data.role == "user")
         yield LiveTail(classes="message--tail")
         yield Static(self.data.meta, classes="message--meta", markup=False)
 

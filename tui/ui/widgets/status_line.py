@@ -6,6 +6,10 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
 
+#: Share of the context from which the meter turns amber, then red.
+WARN_AT = 0.75
+FULL_AT = 0.9
+
 
 class StatusLine(Widget):
     """Pure presentation: the chat screen sets the reactives, this renders them."""
@@ -45,35 +49,55 @@ class StatusLine(Widget):
         self.n_ctx = n_ctx
         self.dropped = dropped
 
-    def render(self) -> Content:
-        parts: list[str | tuple[str, str]] = []
-        sep = " · "
-        if self.incognito:
-            parts += [("INCOGNITO", "bold $warning"), sep]
+    def _model_part(self, name: str) -> tuple[str, str]:
         state = self.model_state
+        if state == "loading":
+            return (f"loading {name}…", "$warning")
+        if state == "failed":
+            return (f"model failed: {self.model_detail or name}", "bold $error")
+        if state == "ready":
+            return (name, "$text")
+        return ("no model", "$text-muted")
+
+    def _meter(self) -> tuple[str, str]:
+        """``used/n_ctx``, amber then red near the limit; ``✂N`` first when N earlier
+        messages are left out (the divider in the transcript says it in words)."""
+        text = f"{self.tokens_used}/{self.n_ctx}"
+        if self.dropped:
+            text = f"✂{self.dropped} {text}"
+        share = self.tokens_used / self.n_ctx
+        style = "$text-error" if share >= FULL_AT else ("$text-warning" if share >= WARN_AT else "")
+        return (text, style)
+
+    def render(self) -> Content:
+        # Whole parts only: the least needed go first when the line is too narrow (the
+        # template, then the rate, then the model's name is shortened), never the meter.
+        width = max(self.content_size.width, 1)
         name = self.model_name or "no model"
         limit = 14 if self.compact else 28
         if len(name) > limit:
             name = name[: limit - 1] + "…"
-        if state == "loading":
-            parts.append((f"loading {name}…", "$warning"))
-        elif state == "failed":
-            parts.append((f"model failed: {self.model_detail or name}", "bold $error"))
-        elif state == "ready":
-            parts.append((name, "$text"))
-        else:
-            parts.append(("no model", "$text-muted"))
-        if self.template and not self.compact:
-            parts += [sep, self.template]
+        full_template = self.template if self.template and not self.compact else ""
+        full_rate = (
+            f"{self.tokens_per_second:.1f} tok/s" if self.tokens_per_second is not None else ""
+        )
+        for template, rate in ((full_template, full_rate), ("", full_rate), ("", "")):
+            line = self._line(name, template, rate)
+            if line.cell_length <= width:
+                return line
+        spare = width - line.cell_length + len(name)
+        return self._line(name[: max(spare - 1, 1)] + "…", "", "")
+
+    def _line(self, name: str, template: str, rate: str) -> Content:
+        sep = " · "
+        parts: list[str | tuple[str, str]] = []
+        if self.incognito:
+            parts += [("INCOGNITO", "bold $warning"), sep]
+        parts.append(self._model_part(name))
+        if template:
+            parts += [sep, template]
         if self.n_ctx:
-            parts += [sep, f"{self.tokens_used}/{self.n_ctx}"]
-        if self.dropped:
-            text = (
-                f"{self.dropped} earlier left out"
-                if self.compact
-                else (f"{self.dropped} earlier message{'s' if self.dropped != 1 else ''} left out")
-            )
-            parts += [sep, (text, "$warning")]
-        if self.tokens_per_second is not None:
-            parts += [sep, (f"{self.tokens_per_second:.1f} tok/s", "bold $success")]
+            parts += [sep, self._meter()]
+        if rate:
+            parts += [sep, (rate, "bold $success")]
         return Content.assemble(*parts)

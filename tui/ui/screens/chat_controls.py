@@ -1,0 +1,140 @@
+"""The chat screen's controls around the conversation: the composer row's edit state and
+Cancel, the context bar's buttons, the rows left under a finished answer, and what the
+sheets and the command palette ask of the chat. :class:`~tui.ui.screens.chat.ChatScreen`
+builds on it."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import SystemCommand
+from textual.events import DescendantFocus
+from textual.screen import Screen
+from textual.widgets import Button
+
+from tui.ui.screens.chat_actions import LAST_MESSAGE_COMMANDS, PALETTE, MessageAction
+from tui.ui.widgets.composer import Composer
+from tui.ui.widgets.message_view import MessageView
+
+if TYPE_CHECKING:
+    from tui.chat.session import ChatSession
+    from tui.ui.services import Services
+    from tui.ui.widgets.context import ContextBar
+    from tui.ui.widgets.message_view import ConversationLog
+    from tui.ui.widgets.status_line import StatusLine
+
+
+class ChatControls(Screen[None]):
+    """The parts of the chat screen that only react to a tap, a key or a sheet."""
+
+    if TYPE_CHECKING:  # built by ChatScreen
+        services: Services
+        session: ChatSession
+        composer: Composer
+        context_bar: ContextBar
+        log_view: ConversationLog
+        streaming: bool
+        _send: Button
+        _status: StatusLine
+
+        def action_new_chat(self) -> None: ...
+        def refresh_conversation(self, focus_index: int | None = None) -> None: ...
+        def _act_on_last(self, role: str, action: MessageAction) -> None: ...
+
+    _gap_view: MessageView | None = None
+    """The answer with rows left unused under it (MessageView.keep_gap), if any."""
+
+    # edit & resend ---------------------------------------------------------------
+
+    def _show_send(self) -> None:
+        editing = self.composer.editing_id is not None
+        self._send.label = "Stop" if self.streaming else ("Resend" if editing else "Send")
+        self._send.variant = "error" if self.streaming else "primary"
+
+    @on(Composer.EditingChanged)
+    def _editing_changed(self, event: Composer.EditingChanged) -> None:
+        self.query_one("#composer-row").set_class(event.editing, "-editing")
+        self._show_send()
+        self.refresh_bindings()  # Esc cancels an edit
+
+    @on(Button.Pressed, "#cancel-edit")
+    def _cancel_edit_pressed(self) -> None:
+        self.composer.cancel_editing()
+        self.composer.focus()
+
+    # the context bar (a question that does not fit) ------------------------------
+
+    @on(Button.Pressed, "#context-new-chat")
+    def _context_new_chat(self) -> None:
+        self.composer.stop_editing()  # the question goes to the new chat, not the old one
+        self.action_new_chat()
+
+    @on(Button.Pressed, "#context-raise")
+    def _context_raise(self) -> None:
+        self.context_bar.hide()
+        self.app.run_action("open_settings")
+
+    @on(Button.Pressed, "#context-trim")
+    def _context_trim(self) -> None:
+        self.context_bar.hide()
+        self.session.apply_settings({"context_policy": "trim"})
+        # Not sent at once: the question stays in the composer for the user to send (or
+        # change) now that older messages may be left out.
+        self.notify("Context policy: trim. Tap Send to ask.", timeout=3)
+        self.composer.focus()
+
+    # The rows an answer was held in stay under it when it ends (nothing jumps while the
+    # user reads); the user's next move (a tap, typing, focusing the composer) closes them.
+
+    def _close_gap(self) -> None:
+        if self._gap_view is not None:
+            self._gap_view.close_gap()
+            self._gap_view = None
+
+    def on_click(self) -> None:
+        self._close_gap()
+
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
+        # The composer only: a tap's mouse-down focuses the message under it, and closing
+        # the gap then would move that message before the mouse-up picks it.
+        if event.widget is self.composer:
+            self._close_gap()
+
+    @on(Composer.Changed)
+    def _composer_changed(self) -> None:
+        self._close_gap()
+
+    # sheets and the command palette ----------------------------------------------
+
+    def sheet_closed(self, result: object) -> None:
+        """A sheet (settings, models, templates, history) closed: whatever it changed,
+        show the current state."""
+        if not self.streaming:
+            self.refresh_conversation()
+        self._status.template = self.services.template_name(self.session)
+        if isinstance(result, dict) and result.get("message_id"):  # a history search hit
+            self._scroll_to_message(int(result["message_id"]))
+
+    @work(group="scroll-to", exclusive=True)
+    async def _scroll_to_message(self, message_id: int) -> None:
+        """Show a message (after the conversation re-rendered) instead of the bottom."""
+        for worker in list(self.workers):
+            if worker.group == "render" and not worker.is_finished:
+                with contextlib.suppress(Exception):
+                    await worker.wait()
+        view = self.log_view.view_for(message_id)
+        if view is not None:
+            self.log_view.release_anchor()
+            self.call_after_refresh(view.scroll_visible, top=True, animate=False)
+
+    def commands(self) -> Iterable[SystemCommand]:
+        """Every chat action, for the command palette."""
+        for title, help_text, action in PALETTE:
+            if action != "stop" or self.streaming:
+                yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))
+        for title, help_text, role, message_action in LAST_MESSAGE_COMMANDS:
+            yield SystemCommand(title, help_text, partial(self._act_on_last, role, message_action))
