@@ -2,7 +2,7 @@
 
 Screens take :data:`HORIZONTAL_BREAKPOINTS` as Textual's ``HORIZONTAL_BREAKPOINTS``, which
 sets one of the classes ``-compact`` (a phone held upright), ``-narrow`` or ``-wide`` on the
-screen for the stylesheets; code that must decide the same thing in Python asks
+screen for the stylesheets (and :data:`VERTICAL_BREAKPOINTS` ``-short`` or ``-tall``); code that must decide the same thing in Python asks
 :func:`is_compact`, so both agree.
 """
 
@@ -18,6 +18,15 @@ HORIZONTAL_BREAKPOINTS: list[tuple[int, str]] = [
     (NARROW_FROM, "-narrow"),
     (WIDE_FROM, "-wide"),
 ]
+
+
+#: The first height (rows) that is no longer short (below it the soft keyboard is up).
+TALL_FROM = 20
+
+VERTICAL_BREAKPOINTS: list[tuple[int, str]] = [(0, "-short"), (TALL_FROM, "-tall")]
+
+#: The one mark for a pinned conversation, in the conversation list and in History.
+PIN_MARK = "📌"
 
 
 def is_compact(width: int) -> bool:

@@ -26,6 +26,7 @@ from textual.widgets import Button, Input, Select, Static, Switch
 from tui.settings import (
     SettingsError,
     SettingSpec,
+    cross_check,
     parse_cli_value,
     save_settings,
     setting_specs,
@@ -92,8 +93,8 @@ class SettingsScreen(SheetScreen):
     SettingsScreen .setting-error { color: $text-error; height: auto; display: none; }
     SettingsScreen .setting.-invalid .setting-error { display: block; }
     SettingsScreen .setting.-invalid Input { border: tall $error; }
-    SettingsScreen.-compact #settings-reset { display: none; }
-    SettingsScreen #settings-status { height: auto; padding: 0 1; color: $text-muted; }
+    SettingsScreen #settings-status { height: auto; color: $text-muted; }
+    SettingsScreen.-compact .actions { grid-size: 3; }
     """
 
     def __init__(self, services: Services) -> None:
@@ -138,12 +139,13 @@ class SettingsScreen(SheetScreen):
     def compose_body(self) -> ComposeResult:
         values = self.current()
         where = "this conversation" if self.session is not None else "the defaults"
-        yield Static(
-            f"Apply uses the values in {where}; Save as default also writes config.toml.",
-            id="settings-status",
-            markup=False,
-        )
         with VerticalScroll(id="settings-form"):
+            # Inside the form, so on a short screen it scrolls away and leaves the rows.
+            yield Static(
+                f"Apply uses the values in {where}; Save as default also writes config.toml.",
+                id="settings-status",
+                markup=False,
+            )
             group = None
             for spec in self._specs():
                 if spec.group != group:
@@ -188,13 +190,17 @@ class SettingsScreen(SheetScreen):
         try:
             self.read_value(key)
         except SettingsError as exc:
-            self.errors[key] = str(exc)
-            row.query_one(".setting-error", Static).update(f"Not allowed: {exc}")
-            row.add_class("-invalid")
+            self._mark_invalid(key, str(exc))
             return False
         self.errors.pop(key, None)
         row.remove_class("-invalid")
         return True
+
+    def _mark_invalid(self, key: str, reason: str) -> None:
+        self.errors[key] = reason
+        row = self.query_one(f"#row-{key}")
+        row.query_one(".setting-error", Static).update(f"Not allowed: {reason}")
+        row.add_class("-invalid")
 
     @on(Input.Changed)
     def _typed(self, event: Input.Changed) -> None:
@@ -210,6 +216,10 @@ class SettingsScreen(SheetScreen):
                 bad.append(spec.name)
                 continue
             result[spec.name] = self.read_value(spec.name)
+        # Each value can be valid alone and still not work with another (max_tokens >= n_ctx).
+        for key, reason in cross_check(result).items():
+            self._mark_invalid(key, reason)
+            bad.append(key)
         if bad:
             first = self.query_one(f"#set-{bad[0]}")
             first.focus()
