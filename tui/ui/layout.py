@@ -32,3 +32,8 @@ PIN_MARK = "📌"
 def is_compact(width: int) -> bool:
     """Whether a screen ``width`` columns wide gets the ``-compact`` layout."""
     return width < NARROW_FROM
+
+
+def is_short(height: int) -> bool:
+    """Whether a screen ``height`` rows tall gets the ``-short`` layout."""
+    return height < TALL_FROM

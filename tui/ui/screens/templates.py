@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -29,6 +29,7 @@ from tui.chat.templates import (
     template_to_toml,
 )
 from tui.ui.screens.dialogs import ConfirmSheet, MessageActionsSheet
+from tui.ui.layout import is_short
 from tui.ui.widgets.sheets import SheetScreen
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ class TemplatesScreen(SheetScreen):
     TemplatesScreen #edit-problems.-ok { color: $text-success; }
     TemplatesScreen #edit-problems.-bad { color: $text-error; }
     TemplatesScreen.-compact .actions { grid-size: 3; }
+    TemplatesScreen.-short #edit-problems.-ok { display: none; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         *SheetScreen.BINDINGS,
@@ -198,6 +200,13 @@ class TemplatesScreen(SheetScreen):
                     yield Button("Save", id="edit-save", variant="primary", action="screen.save")
                     yield Button("Duplicate", id="edit-duplicate", action="screen.duplicate")
                     yield Button("More", id="edit-more", action="screen.more")
+
+    def on_resize(self, event: events.Resize) -> None:
+        # With the soft keyboard up (40x14) the bordered picker and editor leave the
+        # editor 3 lines: without borders it keeps 5 above the pinned buttons.
+        short = is_short(event.size.height)
+        self.edit_pick.compact = short
+        self.editor.compact = short
 
     def on_mount(self) -> None:
         self.editor.cursor_blink = False
