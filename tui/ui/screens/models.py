@@ -50,9 +50,7 @@ def fit_text(entry: CatalogEntry, n_ctx: int, n_batch: int, free: int | None) ->
     return verdict, sentence
 
 
-def _memory_fit(
-    entry: CatalogEntry, n_ctx: int, n_batch: int, free: int | None
-) -> tuple[str, str]:
+def _memory_fit(entry: CatalogEntry, n_ctx: int, n_batch: int, free: int | None) -> tuple[str, str]:
     need = entry.ram_estimate(n_ctx, n_batch)
     if need is None:
         return "unknown", "memory need unknown"
