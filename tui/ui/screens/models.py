@@ -83,7 +83,7 @@ class ModelsScreen(SheetScreen):
     DEFAULT_CSS = """
     ModelsScreen #models-info { height: auto; padding: 0 1; color: $text-muted; }
     ModelsScreen #models-body { height: 1fr; }
-    ModelsScreen #models-list { height: auto; max-height: 24; border: none; padding: 0 1; }
+    ModelsScreen #models-list { height: auto; max-height: 100%; border: none; padding: 0 1; }
     ModelsScreen #models-list > .option-list--option { padding: 0 1; }
     ModelsScreen #models-progress { height: 3; display: none; }
     ModelsScreen #models-progress.-busy { display: block; }
@@ -119,8 +119,8 @@ class ModelsScreen(SheetScreen):
     def compose_body(self) -> ComposeResult:
         # One scrolling body: a long benchmark result scrolls, the buttons stay.
         with VerticalScroll(id="models-body"):
+            yield self.model_list  # first: on a short screen the models show, not the folders
             yield self.info_text
-            yield self.model_list
             with self.progress_row:
                 yield LoadingIndicator()
                 yield self.progress_text

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -31,6 +31,7 @@ from tui.settings import (
     save_settings,
     setting_specs,
 )
+from tui.ui.layout import is_compact
 from tui.ui.screens.dialogs import ConfirmSheet
 from tui.ui.widgets.sheets import SheetScreen
 
@@ -142,7 +143,8 @@ class SettingsScreen(SheetScreen):
         with VerticalScroll(id="settings-form"):
             # Inside the form, so on a short screen it scrolls away and leaves the rows.
             yield Static(
-                f"Apply uses the values in {where}; Save as default also writes config.toml.",
+                f"Apply uses the values in {where}; Save also writes them to config.toml "
+                "as the defaults.",
                 id="settings-status",
                 markup=False,
             )
@@ -169,6 +171,11 @@ class SettingsScreen(SheetScreen):
             yield Button("Apply", id="settings-apply", variant="primary")
             yield Button("Save as default", id="settings-save", variant="success")
             yield Button("Reset", id="settings-reset")
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Three buttons in one row at 40 columns: the long label would be cut to "Save as".
+        save = self.query_one("#settings-save", Button)
+        save.label = "Save" if is_compact(event.size.width) else "Save as default"
 
     def on_mount(self) -> None:
         self.query_one("#settings-form").focus()

@@ -64,6 +64,10 @@ class TemplatesScreen(SheetScreen):
     TemplatesScreen #edit-problems.-bad { color: $text-error; }
     TemplatesScreen.-compact .actions { grid-size: 3; }
     TemplatesScreen.-short #edit-problems.-ok { display: none; }
+    TemplatesScreen.-short #edit-problems.-bad {
+        height: 1; text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    TemplatesScreen.-short #editor { min-height: 4; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         *SheetScreen.BINDINGS,
