@@ -267,6 +267,18 @@ async def test_max_tokens_larger_than_the_context_is_refused(tmp_path: Path) -> 
         assert chat(app).session.settings.max_tokens != 3000
 
 
+def test_config_set_refuses_max_tokens_that_fill_the_context(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tui.cli import main
+
+    assert main(["config", "set", "n_ctx", "2048"]) == 0
+    assert main(["config", "set", "max_tokens", "3000"]) != 0
+    assert "no room for the conversation" in capsys.readouterr().err
+    assert main(["config", "set", "max_tokens", "512"]) == 0
+    assert main(["config", "set", "n_ctx", "512"]) != 0  # the other way round too
+
+
 # 14: smaller ones --------------------------------------------------------------------
 
 
