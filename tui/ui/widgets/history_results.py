@@ -55,6 +55,9 @@ def _when(timestamp: float) -> str:
 
 
 MORE_MARK = "⋯"
+PAGE = 40
+"""Lines mounted at a time: hundreds of widgets take seconds to mount on a phone, and a
+screen shows about ten; the rest come with "Show more" or the keyboard moving down."""
 
 
 class ResultLine(Horizontal):
@@ -79,7 +82,9 @@ class ResultLine(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Static(self.label, classes="row-body")
-        yield Button(MORE_MARK, classes="row-actions", compact=True)
+        actions = Button(MORE_MARK, classes="row-actions", compact=True)
+        actions.can_focus = False  # Tab goes search -> list -> buttons; "." is the key
+        yield actions
 
     def on_click(self, event: events.Click) -> None:
         event.stop()  # the "⋯" button stops its own clicks, so this is a tap on the text
@@ -89,6 +94,9 @@ class ResultLine(Horizontal):
 class HistoryResults(VerticalScroll, can_focus=True):
     """Shows conversations or hits; :attr:`rows` holds what each line opens."""
 
+    DEFAULT_CSS = """
+    HistoryResults > #results-more { width: 100%; margin-right: 1; }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "move(-1)", "Up", show=False),
         Binding("down", "move(1)", "Down", show=False),
@@ -138,9 +146,26 @@ class HistoryResults(VerticalScroll, can_focus=True):
         await self.remove_children()
         self.rows = [row for row, _ in lines]
         self.labels = [label for _, label in lines]
-        await self.mount_all(ResultLine(i, label) for i, label in enumerate(self.labels))
+        await self.show_more()
         self.scroll_home(animate=False)
         self.highlighted = 0 if self.rows else None
+
+    @property
+    def shown(self) -> int:
+        """How many lines are mounted (the first ones)."""
+        return len(self.query(ResultLine))
+
+    async def show_more(self) -> None:
+        """Mount the next :data:`PAGE` lines, and a "Show more" button while some are left."""
+        start = self.shown
+        end = min(start + PAGE, len(self.rows))
+        for button in self.query("#results-more"):
+            await button.remove()
+        await self.mount_all(ResultLine(i, self.labels[i]) for i in range(start, end))
+        if end < len(self.rows):
+            more = Button(f"Show more ({len(self.rows) - end} left)", id="results-more")
+            more.can_focus = False
+            await self.mount(more)
 
     def current_row(self) -> Row | None:
         index = self.highlighted
@@ -148,10 +173,18 @@ class HistoryResults(VerticalScroll, can_focus=True):
             return None
         return self.rows[index]
 
-    def action_move(self, step: int) -> None:
+    async def action_move(self, step: int) -> None:
         if self.rows:
             current = self.highlighted if self.highlighted is not None else -step
-            self.highlighted = max(0, min(len(self.rows) - 1, current + step))
+            target = max(0, min(len(self.rows) - 1, current + step))
+            if target >= self.shown:
+                await self.show_more()
+            self.highlighted = target
+
+    @on(Button.Pressed, "#results-more")
+    async def _more_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        await self.show_more()
 
     def action_open(self) -> None:
         if self.current_row() is not None and self.highlighted is not None:
