@@ -255,6 +255,18 @@ async def test_enter_in_history_search_opens_the_first_hit(tmp_path: Path) -> No
         assert chat(app).session.conversation_id == ids[1]
 
 
+async def test_down_in_history_search_goes_to_the_list_to_pick_another(tmp_path: Path) -> None:
+    ids = seed(THREE)
+    app = scripted_app(tmp_path)
+    async with app.run_test(size=PHONE) as pilot:
+        await wait_ready(pilot, app, 10)
+        await open_history(pilot, app)
+        await pilot.press("down")  # to the list, on the newest (Charlie)
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: app.screen is chat(app), 10, "the chat")
+        assert chat(app).session.conversation_id == ids[1]
+
+
 # 13: settings that cannot work are flagged -------------------------------------------
 
 

@@ -50,6 +50,8 @@ class HistoryScreen(SheetScreen):
         Binding("ctrl+t", "manage", "Actions"),
         Binding("ctrl+g", "more", "More"),
         Binding("ctrl+f", "focus_search", "Search", show=False),
+        # Enter in the search opens the first hit; Down goes to the list to pick another.
+        Binding("down", "focus_results", "Results", show=False),
     ]
 
     def __init__(self, services: Services) -> None:
@@ -155,6 +157,10 @@ class HistoryScreen(SheetScreen):
 
     def action_focus_search(self) -> None:
         self._query.focus()
+
+    def action_focus_results(self) -> None:
+        if self.rows:
+            self._results.focus()
 
     # opening -------------------------------------------------------------------------
 
