@@ -26,6 +26,10 @@ def index_of(screen: ModelsScreen, name: str) -> int:
 
 async def pick(pilot: Pilot[Any], screen: ModelsScreen, name: str) -> None:
     screen.query_one(OptionList).highlighted = index_of(screen, name)
+    # A button ignores a second tap within its 0.2 s press effect, and a bad file can
+    # fail to load sooner than that: let the last tap's effect end.
+    load = screen.query_one("#models-load")
+    await wait_for(pilot, lambda: not load.has_class("-active"), 5, "Load to be tappable")
     await pilot.click("#models-load")
 
 
