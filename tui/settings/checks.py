@@ -137,3 +137,16 @@ def parse_cli_value(key: str, text: str) -> Any:
     else:
         value = text
     return validate_value(key, value)
+
+
+def cross_check(values: Mapping[str, Any]) -> dict[str, str]:
+    """Problems between settings that are each valid alone, by key: ``max_tokens`` must
+    leave room in ``n_ctx`` for the conversation, or no answer can ever be written."""
+    problems: dict[str, str] = {}
+    max_tokens, n_ctx = values.get("max_tokens"), values.get("n_ctx")
+    if isinstance(max_tokens, int) and isinstance(n_ctx, int) and max_tokens >= n_ctx:
+        problems["max_tokens"] = (
+            f"{max_tokens} answer tokens leave no room for the conversation in a context of "
+            f"{n_ctx}: use less than {n_ctx} (half or less keeps earlier messages)"
+        )
+    return problems

@@ -18,11 +18,12 @@ from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import Button, Input, OptionList, Static
+from textual.widgets import Button, Input, Static
 from textual.worker import get_current_worker
 
 from tui import paths
 from tui.ui.screens.dialogs import ConfirmSheet, MessageActionsSheet
+from tui.ui.screens.history_import import ImportSheet
 from tui.ui.widgets.history_results import END, START, HistoryResults, Row
 from tui.ui.widgets.sheets import SheetScreen, TextPromptSheet
 
@@ -41,8 +42,7 @@ class HistoryScreen(SheetScreen):
     TITLE_TEXT = "History"
     DEFAULT_CSS = """
     HistoryScreen #history-info { height: auto; padding: 0 1; color: $text-muted; }
-    HistoryScreen #history-results { height: 1fr; border: none; padding: 0 1; }
-    HistoryScreen #history-results > .option-list--option { padding: 0 1; }
+    HistoryScreen #history-results { height: 1fr; padding: 0 0 0 1; }
     HistoryScreen.-compact .actions { grid-size: 3; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -50,6 +50,8 @@ class HistoryScreen(SheetScreen):
         Binding("ctrl+t", "manage", "Actions"),
         Binding("ctrl+g", "more", "More"),
         Binding("ctrl+f", "focus_search", "Search", show=False),
+        # Enter in the search opens the first hit; Down goes to the list to pick another.
+        Binding("down", "focus_results", "Results", show=False),
     ]
 
     def __init__(self, services: Services) -> None:
@@ -61,6 +63,7 @@ class HistoryScreen(SheetScreen):
         self.busy = 0
         """Deletes, exports, imports and wipes running: tests wait on it."""
         self._opened: dict[str, Any] | None = None
+        self._open_first = False
 
     def compose_body(self) -> ComposeResult:
         self._query = Input(placeholder="Search all conversations…", id="history-search")
@@ -95,9 +98,11 @@ class HistoryScreen(SheetScreen):
 
     @on(Input.Submitted, "#history-search")
     def _search_submitted(self, event: Input.Submitted) -> None:
+        """Enter opens the first hit: search now (typing may still be debounced), then
+        open the first row the search shows."""
         event.stop()
-        if self.rows:
-            self._results.focus()
+        self._open_first = True
+        self.refresh_results()
 
     def refresh_results(self, debounce: float = 0.0) -> None:
         self._search(self._query.value, debounce)
@@ -125,11 +130,10 @@ class HistoryScreen(SheetScreen):
         self.searches += 1
         self._info.update(f"Search failed: {reason}")
 
-    def _show(self, query: str, found: list[Any]) -> None:
-        self.searches += 1
+    async def _show(self, query: str, found: list[Any]) -> None:
         count = len(found)
         if not query or query.startswith("tag:"):
-            self._results.show_conversations(found)
+            await self._results.show_conversations(found)
             what = f"with tag {query[4:].strip()!r}" if query else "saved"
             self._info.update(
                 f"{count} conversation{'s' if count != 1 else ''} {what}. "
@@ -138,11 +142,15 @@ class HistoryScreen(SheetScreen):
                 else f"No conversations {what} yet."
             )
         else:
-            self._results.show_hits(found)
+            await self._results.show_hits(found)
             self._info.update(
                 f"{count} match{'es' if count != 1 else ''} for {query!r}"
                 + (". Tap one to open it there." if count else ".")
             )
+        self.searches += 1
+        open_first, self._open_first = self._open_first, False
+        if open_first and self.rows:
+            self.open_row(self.rows[0])
 
     def current_row(self) -> Row | None:
         return self._results.current_row()
@@ -150,11 +158,24 @@ class HistoryScreen(SheetScreen):
     def action_focus_search(self) -> None:
         self._query.focus()
 
+    def action_focus_results(self) -> None:
+        if self.rows:
+            self._results.focus()
+
     # opening -------------------------------------------------------------------------
 
-    @on(OptionList.OptionSelected, "#history-results")
-    def _chosen(self, event: OptionList.OptionSelected) -> None:
-        self.action_open()
+    @on(HistoryResults.Opened)
+    def _chosen(self, event: HistoryResults.Opened) -> None:
+        if 0 <= event.index < len(self.rows):
+            self._results.highlighted = event.index
+            self.open_row(self.rows[event.index])
+
+    @on(HistoryResults.Actions)
+    def _row_actions(self, event: HistoryResults.Actions) -> None:
+        """A row's own "⋯": its actions, whichever row is highlighted."""
+        if 0 <= event.index < len(self.rows):
+            self._results.highlighted = event.index
+            self.action_manage()
 
     def action_open(self) -> None:
         row = self.current_row()
@@ -298,9 +319,7 @@ class HistoryScreen(SheetScreen):
         if action in ("export_all_md", "export_all_json"):
             self.export(None, action.removeprefix("export_all_"))
         elif action == "import":
-            self._ask_path(
-                "JSON export to import (a path):", self.import_file, str(self.export_dir) + "/"
-            )
+            self._ask_import()
         elif action == "folder":
             self._ask_path(
                 "Export into this folder (on Termux ~/storage/shared/Documents works):",
@@ -330,6 +349,13 @@ class HistoryScreen(SheetScreen):
                 then(Path(text.strip()).expanduser())
 
         self.app.push_screen(TextPromptSheet(question, value=value), answered)
+
+    def _ask_import(self) -> None:
+        def answered(text: str | None) -> None:
+            if text and text.strip():
+                self.import_file(Path(text.strip()).expanduser())
+
+        self.app.push_screen(ImportSheet(self.export_dir), answered)
 
     def set_export_dir(self, folder: Path) -> None:
         self.export_dir = folder

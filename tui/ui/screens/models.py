@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, LoadingIndicator, OptionList, Static
 from textual.widgets.option_list import Option
@@ -38,7 +38,19 @@ def free_memory() -> int | None:
 
 
 def fit_text(entry: CatalogEntry, n_ctx: int, n_batch: int, free: int | None) -> tuple[str, str]:
-    """(verdict, sentence): fits / tight / will not fit, with the numbers."""
+    """(verdict, sentence): fits / tight / will not fit, with the numbers; a context larger
+    than the model was trained on makes a fitting model only "tight" (answers degrade
+    past it, whatever the memory)."""
+    verdict, sentence = _memory_fit(entry, n_ctx, n_batch, free)
+    trained = entry.n_ctx_train
+    if trained and n_ctx > trained:
+        sentence += f" · above trained {trained}: answers degrade"
+        if verdict == "fits":
+            verdict = "tight"
+    return verdict, sentence
+
+
+def _memory_fit(entry: CatalogEntry, n_ctx: int, n_batch: int, free: int | None) -> tuple[str, str]:
     need = entry.ram_estimate(n_ctx, n_batch)
     if need is None:
         return "unknown", "memory need unknown"
@@ -70,7 +82,8 @@ class ModelsScreen(SheetScreen):
     TITLE_TEXT = "Models"
     DEFAULT_CSS = """
     ModelsScreen #models-info { height: auto; padding: 0 1; color: $text-muted; }
-    ModelsScreen #models-list { height: 1fr; border: none; padding: 0 1; }
+    ModelsScreen #models-body { height: 1fr; }
+    ModelsScreen #models-list { height: auto; max-height: 100%; border: none; padding: 0 1; }
     ModelsScreen #models-list > .option-list--option { padding: 0 1; }
     ModelsScreen #models-progress { height: 3; display: none; }
     ModelsScreen #models-progress.-busy { display: block; }
@@ -78,7 +91,7 @@ class ModelsScreen(SheetScreen):
     ModelsScreen #models-state { height: auto; padding: 0 1; }
     ModelsScreen #models-state.-failed { color: $text-error; }
     ModelsScreen .actions { grid-size: 4; }
-    ModelsScreen.-compact .actions { grid-size: 2; }
+    ModelsScreen.-compact .actions { grid-size: 3; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         *SheetScreen.BINDINGS,
@@ -104,15 +117,18 @@ class ModelsScreen(SheetScreen):
         self.state_text = Static("", id="models-state", markup=False)
 
     def compose_body(self) -> ComposeResult:
-        yield self.info_text
-        yield self.model_list
-        with self.progress_row:
-            yield LoadingIndicator()
-            yield self.progress_text
-        yield self.state_text
+        # One scrolling body: a long benchmark result scrolls, the buttons stay.
+        with VerticalScroll(id="models-body"):
+            yield self.model_list  # first: on a short screen the models show, not the folders
+            yield self.info_text
+            with self.progress_row:
+                yield LoadingIndicator()
+                yield self.progress_text
+            yield self.state_text
         with Horizontal(classes="actions"):
             yield Button("Load", id="models-load", variant="primary", action="screen.load")
             yield Button("Unload", id="models-unload", action="screen.unload")
+            yield Button("Rescan", id="models-rescan", action="screen.rescan")
             yield Button("+ Folder", id="models-add", action="screen.add_folder")
             yield Button("Benchmark", id="models-bench", action="screen.benchmark")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -26,10 +26,12 @@ from textual.widgets import Button, Input, Select, Static, Switch
 from tui.settings import (
     SettingsError,
     SettingSpec,
+    cross_check,
     parse_cli_value,
     save_settings,
     setting_specs,
 )
+from tui.ui.layout import is_compact
 from tui.ui.screens.dialogs import ConfirmSheet
 from tui.ui.widgets.sheets import SheetScreen
 
@@ -92,8 +94,8 @@ class SettingsScreen(SheetScreen):
     SettingsScreen .setting-error { color: $text-error; height: auto; display: none; }
     SettingsScreen .setting.-invalid .setting-error { display: block; }
     SettingsScreen .setting.-invalid Input { border: tall $error; }
-    SettingsScreen.-compact #settings-reset { display: none; }
-    SettingsScreen #settings-status { height: auto; padding: 0 1; color: $text-muted; }
+    SettingsScreen #settings-status { height: auto; color: $text-muted; }
+    SettingsScreen.-compact .actions { grid-size: 3; }
     """
 
     def __init__(self, services: Services) -> None:
@@ -138,12 +140,14 @@ class SettingsScreen(SheetScreen):
     def compose_body(self) -> ComposeResult:
         values = self.current()
         where = "this conversation" if self.session is not None else "the defaults"
-        yield Static(
-            f"Apply uses the values in {where}; Save as default also writes config.toml.",
-            id="settings-status",
-            markup=False,
-        )
         with VerticalScroll(id="settings-form"):
+            # Inside the form, so on a short screen it scrolls away and leaves the rows.
+            yield Static(
+                f"Apply uses the values in {where}; Save also writes them to config.toml "
+                "as the defaults.",
+                id="settings-status",
+                markup=False,
+            )
             group = None
             for spec in self._specs():
                 if spec.group != group:
@@ -168,6 +172,11 @@ class SettingsScreen(SheetScreen):
             yield Button("Save as default", id="settings-save", variant="success")
             yield Button("Reset", id="settings-reset")
 
+    def on_resize(self, event: events.Resize) -> None:
+        # Three buttons in one row at 40 columns: the long label would be cut to "Save as".
+        save = self.query_one("#settings-save", Button)
+        save.label = "Save" if is_compact(event.size.width) else "Save as default"
+
     def on_mount(self) -> None:
         self.query_one("#settings-form").focus()
 
@@ -188,13 +197,17 @@ class SettingsScreen(SheetScreen):
         try:
             self.read_value(key)
         except SettingsError as exc:
-            self.errors[key] = str(exc)
-            row.query_one(".setting-error", Static).update(f"Not allowed: {exc}")
-            row.add_class("-invalid")
+            self._mark_invalid(key, str(exc))
             return False
         self.errors.pop(key, None)
         row.remove_class("-invalid")
         return True
+
+    def _mark_invalid(self, key: str, reason: str) -> None:
+        self.errors[key] = reason
+        row = self.query_one(f"#row-{key}")
+        row.query_one(".setting-error", Static).update(f"Not allowed: {reason}")
+        row.add_class("-invalid")
 
     @on(Input.Changed)
     def _typed(self, event: Input.Changed) -> None:
@@ -210,6 +223,10 @@ class SettingsScreen(SheetScreen):
                 bad.append(spec.name)
                 continue
             result[spec.name] = self.read_value(spec.name)
+        # Each value can be valid alone and still not work with another (max_tokens >= n_ctx).
+        for key, reason in cross_check(result).items():
+            self._mark_invalid(key, reason)
+            bad.append(key)
         if bad:
             first = self.query_one(f"#set-{bad[0]}")
             first.focus()

@@ -10,12 +10,11 @@ overridden, never changed) and applies it. The file format is in ``docs/template
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -28,55 +27,21 @@ from tui.chat.templates import (
     parse_template_text,
     template_to_toml,
 )
+from tui.ui.layout import is_short
 from tui.ui.screens.dialogs import ConfirmSheet, MessageActionsSheet
+from tui.ui.screens.template_text import (
+    CUSTOM,
+    NAME_LINE,
+    NEW_PRESET,
+    NEW_TEMPLATE,
+    describe_problems,
+    file_text,
+    preset_to_toml,
+)
 from tui.ui.widgets.sheets import SheetScreen
 
 if TYPE_CHECKING:
-    from tui.tomlfiles import FileProblem
     from tui.ui.services import Services
-
-NEW_TEMPLATE = """name = "my-template"
-description = "My own prompt format."
-add_bos = false
-stop = ["<|im_end|>"]
-system = "<|im_start|>system\\n{content}<|im_end|>\\n"
-user = "<|im_start|>user\\n{content}<|im_end|>\\n"
-assistant = "<|im_start|>assistant\\n{content}<|im_end|>\\n"
-generation_prompt = "<|im_start|>assistant\\n"
-"""
-NEW_PRESET = '''name = "my-preset"
-description = "My own system prompt."
-system = """You are a helpful assistant. Answer in {language}."""
-
-[parameters.language]
-description = "Language of the answers"
-default = "English"
-'''
-CUSTOM = "(this conversation's own)"
-_NAME_LINE = re.compile(r'^name\s*=\s*"([^"]*)"', re.MULTILINE)
-
-
-def preset_to_toml(preset: Any) -> str:
-    import tomli_w
-
-    data: dict[str, Any] = {
-        "name": preset.name,
-        "description": preset.description,
-        "system": preset.system,
-    }
-    if preset.parameters:
-        data["parameters"] = {
-            p.name: {"description": p.description, "default": p.default} for p in preset.parameters
-        }
-    return tomli_w.dumps(data, multiline_strings=True)
-
-
-def describe_problems(problems: list[FileProblem]) -> str:
-    lines = []
-    for problem in problems:
-        where = f"line {problem.line}" if problem.line is not None else "file"
-        lines.append(f"{where}: {problem.message}")
-    return "\n".join(lines)
 
 
 class TemplatesScreen(SheetScreen):
@@ -98,6 +63,11 @@ class TemplatesScreen(SheetScreen):
     TemplatesScreen #edit-problems.-ok { color: $text-success; }
     TemplatesScreen #edit-problems.-bad { color: $text-error; }
     TemplatesScreen.-compact .actions { grid-size: 3; }
+    TemplatesScreen.-short #edit-problems.-ok { display: none; }
+    TemplatesScreen.-short #edit-problems.-bad {
+        height: 1; text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    TemplatesScreen.-short #editor { min-height: 4; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         *SheetScreen.BINDINGS,
@@ -110,6 +80,8 @@ class TemplatesScreen(SheetScreen):
         self.services = services
         self.kind = "template"
         self.editing_path: Path | None = None
+        self.before_copy: tuple[Path | None, str] | None = None
+        """What the editor held before Duplicate, while the copy is not saved."""
         self.valid: Any = None
         self.previews = 0
         """How many previews have been shown: tests wait on it."""
@@ -199,6 +171,13 @@ class TemplatesScreen(SheetScreen):
                     yield Button("Duplicate", id="edit-duplicate", action="screen.duplicate")
                     yield Button("More", id="edit-more", action="screen.more")
 
+    def on_resize(self, event: events.Resize) -> None:
+        # With the soft keyboard up (40x14) the bordered picker and editor leave the
+        # editor 3 lines: without borders it keeps 5 above the pinned buttons.
+        short = is_short(event.size.height)
+        self.edit_pick.compact = short
+        self.editor.compact = short
+
     def on_mount(self) -> None:
         self.editor.cursor_blink = False
         self.pick_template.focus()
@@ -273,19 +252,20 @@ class TemplatesScreen(SheetScreen):
         kind, _, name = key.partition(":")
         if kind == "template":
             template = session.templates[name]
-            text = _file_text(template.path) or template_to_toml(template)
+            text = file_text(template.path) or template_to_toml(template)
             self.editing_path = template.path if template.source == "user" else None
         else:
             preset = session.presets[name]
-            text = _file_text(preset.path) or preset_to_toml(preset)
+            text = file_text(preset.path) or preset_to_toml(preset)
             self.editing_path = preset.path if preset.source == "user" else None
         self.kind = kind
+        self.before_copy = None
         self.editor.load_text(text)
         self.validate()
 
     def new(self, kind: str) -> None:
         self.kind = kind
-        self.editing_path = None
+        self.editing_path = self.before_copy = None
         self.editor.load_text(NEW_TEMPLATE if kind == "template" else NEW_PRESET)
         self.tabs.active = "tab-edit"
         self.validate()
@@ -327,7 +307,7 @@ class TemplatesScreen(SheetScreen):
         except OSError as exc:
             self.notify(f"Not saved: {exc}", severity="error")
             return
-        self.editing_path = target
+        self.editing_path, self.before_copy = target, None
         self.reload()
         session = self.session
         if session is not None:
@@ -364,13 +344,14 @@ class TemplatesScreen(SheetScreen):
 
     def action_duplicate(self) -> None:
         text = self.editor.text
-        match = _NAME_LINE.search(text)
+        match = NAME_LINE.search(text)
         old = match.group(1) if match else self.kind
         new_name = f"{old}-copy"
         if match:
             text = text[: match.start(1)] + new_name + text[match.end(1) :]
         else:
             text = f'name = "{new_name}"\n' + text
+        self.before_copy = (self.editing_path, self.editor.text)
         self.editing_path = None
         self.editor.load_text(text)
         self.validate()
@@ -399,6 +380,11 @@ class TemplatesScreen(SheetScreen):
 
     def action_delete(self) -> None:
         path = self.editing_path
+        if self.before_copy is not None:  # an unsaved copy has no file: delete discards it
+            self.app.push_screen(
+                ConfirmSheet("Discard the unsaved copy?", yes="Discard"), self._discard_copy
+            )
+            return
         if path is None:
             self.notify("Only your own files can be deleted (built-ins stay).", severity="warning")
             return
@@ -419,6 +405,13 @@ class TemplatesScreen(SheetScreen):
 
         self.app.push_screen(ConfirmSheet(f"Delete {path}?", yes="Delete"), answered)
 
+    def _discard_copy(self, yes: bool | None) -> None:
+        if yes and self.before_copy is not None:
+            self.editing_path, text = self.before_copy
+            self.before_copy = None
+            self.editor.load_text(text)
+            self.validate()
+
     def commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand("Save & use template", "Write it and use it (ctrl+s)", self.action_save)
         yield SystemCommand(
@@ -431,14 +424,3 @@ class TemplatesScreen(SheetScreen):
     def result(self) -> str | None:
         session = self.session
         return session.template_name if session is not None else None
-
-
-def _file_text(path: Path | None) -> str | None:
-    if path is None:
-        return None
-    from tui.tomlfiles import read_file
-
-    try:
-        return read_file(path)  # a regular file of bounded size: never blocks on a FIFO
-    except OSError:
-        return None

