@@ -42,6 +42,43 @@ class Progress:
     bytes_per_second: float
     seconds_left: float | None
 
+    @property
+    def fraction(self) -> float | None:
+        """Done as a share of the total (0..1), None when the total is unknown."""
+        if not self.total:
+            return None
+        return min(self.done / self.total, 1.0)
+
+    def text(self) -> str:
+        """``45% · 120.0 MiB of 400.0 MiB · 3.2 MiB/s · 1 min 10 s left``: one line the CLI
+        and the app both show."""
+        from tui.engine.memory import format_bytes
+
+        verb = {"hash": "checked", "copy": "copied", "move": "moved"}.get(self.phase, "")
+        parts = []
+        if self.fraction is not None:
+            parts.append(f"{self.fraction * 100:.0f}%")
+        amount = format_bytes(self.done)
+        if self.total is not None:
+            amount += f" of {format_bytes(self.total)}"
+        parts.append(f"{amount} {verb}".rstrip())
+        parts.append(f"{format_bytes(self.bytes_per_second)}/s")
+        if self.seconds_left is not None:
+            parts.append(f"{format_duration(self.seconds_left)} left")
+        return " · ".join(parts)
+
+
+def format_duration(seconds: float) -> str:
+    """``1 h 05 min``, ``3 min 07 s`` or ``12 s``."""
+    whole = max(int(seconds + 0.5), 0)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
 
 ProgressCallback = Callable[[Progress], None]
 
