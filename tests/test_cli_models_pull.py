@@ -127,7 +127,7 @@ def test_ctrl_c_keeps_the_part_file_for_resume(
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "download cancelled; kept" in err and "run the same command again to resume" in err
     _no_traceback(err)

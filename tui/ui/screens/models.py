@@ -78,7 +78,7 @@ class ModelsScreen(SheetScreen):
     ModelsScreen #models-state { height: auto; padding: 0 1; }
     ModelsScreen #models-state.-failed { color: $text-error; }
     ModelsScreen .actions { grid-size: 4; }
-    ModelsScreen.-compact .actions { grid-size: 2; }
+    ModelsScreen.-compact .actions { grid-size: 2; max-height: 9; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         *SheetScreen.BINDINGS,
@@ -115,6 +115,7 @@ class ModelsScreen(SheetScreen):
             yield Button("Unload", id="models-unload", action="screen.unload")
             yield Button("+ Folder", id="models-add", action="screen.add_folder")
             yield Button("Benchmark", id="models-bench", action="screen.benchmark")
+            yield Button("Get models", id="models-get", action="screen.get_models")
 
     def on_mount(self) -> None:
         self.model_list.focus()
@@ -340,6 +341,12 @@ class ModelsScreen(SheetScreen):
         self.notify(f"Added {folder}", timeout=3)
         self.action_rescan()
         return True
+
+    def action_get_models(self) -> None:
+        """The curated list, downloads and imports; what they add shows here after."""
+        from tui.ui.screens.get_models import GetModelsScreen
+
+        self.app.push_screen(GetModelsScreen(self.services), lambda _added: self.action_rescan())
 
     # palette ---------------------------------------------------------------------
 
