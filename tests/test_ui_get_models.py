@@ -84,7 +84,8 @@ async def test_list_confirm_download_and_the_picker_shows_it(
         prompts = [str(o.prompt) for o in sheet.query_one(OptionList).options]
         assert prompts[0].startswith(sheet.rows[0].model.title)
         assert "fits: needs" in prompts[0] and "will not fit: needs" in prompts[-1]
-        assert "only after you confirm" in _text(sheet, "#get-info")
+        info = _text(sheet, "#get-info")
+        assert "3.0 GiB free" in info and "only to download, after you confirm" in info
 
         question = await _tap_download(pilot, app, sheet)
         assert "from 127.0.0.1?" in question and "about 379.6 MiB" in question

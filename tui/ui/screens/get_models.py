@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
@@ -45,14 +46,18 @@ def free_memory() -> int | None:
 
 
 def row_label(row: CuratedFit) -> Content:
+    """Three short lines (a 40-column phone): title; size; the fit label and licence."""
     model = row.model
-    details = f"{model.params} · {model.quant} · {format_bytes(model.size_bytes)} · {model.license}"
+    details = f"{model.params} params · {model.quant} · {format_bytes(model.size_bytes)}"
+    label = row.verdict if row.verdict != "unknown" else "fit unknown"
+    fit = f"{label}: needs {format_bytes(row.need_bytes)}"
     return Content.assemble(
         (model.title, "bold"),
-        "\n  ",
+        "\n",
         (details, "dim"),
-        "\n  ",
-        (row.sentence, _STYLE.get(row.verdict, "dim")),
+        "\n",
+        (fit, _STYLE.get(row.verdict, "dim")),
+        (f" · {model.license}", "dim"),
     )
 
 
@@ -89,6 +94,8 @@ class GetModelsScreen(SheetScreen):
         """Paths of the files added while the sheet was open (the picker shows them)."""
         self._cancel = threading.Event()
         self._last_progress = 0.0
+        self._what = ""
+        """What is being transferred (shown before the progress figures)."""
         self.info_text = Static("Reading the list…", id="get-info", markup=False)
         self.model_list = OptionList(id="get-list")
         self.progress_box = Vertical(id="get-progress")
@@ -120,21 +127,20 @@ class GetModelsScreen(SheetScreen):
         from tui.engine import curated, shared_storage
 
         settings = self.services.settings
+        free = free_memory()
         try:
-            rows = curated.with_fit(
-                n_ctx=settings.n_ctx, n_batch=settings.n_batch, free=free_memory()
-            )
+            rows = curated.with_fit(n_ctx=settings.n_ctx, n_batch=settings.n_batch, free=free)
         except curated.CuratedListError as exc:
             self.app.call_from_thread(self._list_failed, str(exc))
             return
         hint = shared_storage.report().hint
-        self.app.call_from_thread(self._show_rows, rows, hint)
+        self.app.call_from_thread(self._show_rows, rows, hint, free)
 
     def _list_failed(self, reason: str) -> None:
         self.listed += 1
         self.info_text.update(f"Could not read the list of models: {reason}")
 
-    def _show_rows(self, rows: list[CuratedFit], hint: str | None) -> None:
+    def _show_rows(self, rows: list[CuratedFit], hint: str | None, free: int | None) -> None:
         self.listed += 1
         self.rows = rows
         self.model_list.clear_options()
@@ -142,10 +148,11 @@ class GetModelsScreen(SheetScreen):
             self.model_list.add_option(Option(row_label(row), id=row.model.name))
         if rows:
             self.model_list.highlighted = 0
-        n_ctx = rows[0].n_ctx if rows else self.services.settings.n_ctx
+        n_ctx = self.services.settings.n_ctx
+        memory = f"{format_bytes(free)} free" if free is not None else "free memory unknown"
         text = (
-            f"Sorted by what fits this device at context {n_ctx}. Downloading is the only "
-            "time Burrow uses the network, and only after you confirm."
+            f"What fits first ({memory}, context {n_ctx}). The network is used only to "
+            "download, after you confirm."
         )
         if hint:
             text += f"\nA model from the browser: {hint}."
@@ -194,13 +201,14 @@ class GetModelsScreen(SheetScreen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._start(f"Asking {target.host}…")
+                self._start(target.file, f"Asking {target.host}…")
                 self._download(target)
 
         self.app.push_screen(ConfirmSheet(question, yes="Download"), answered)
 
-    def _start(self, text: str) -> None:
+    def _start(self, what: str, text: str) -> None:
         self.busy = True
+        self._what = what
         self._cancel = threading.Event()
         self.bar.update(total=None, progress=0)
         self.progress_text.update(text)
@@ -217,7 +225,8 @@ class GetModelsScreen(SheetScreen):
             note = f"{format_bytes(the_plan.size_bytes)} from {the_plan.data_host}"
             if the_plan.resume_from:
                 note += f", resuming after {format_bytes(the_plan.resume_from)}"
-            self.app.call_from_thread(self.progress_text.update, f"Downloading {note}…")
+            text = f"{target.file}: {note}…"
+            self.app.call_from_thread(self.progress_text.update, text)
             result = download.download(the_plan, progress=self._progress, cancel=self._cancel)
         except Cancelled:
             self.app.call_from_thread(
@@ -242,7 +251,7 @@ class GetModelsScreen(SheetScreen):
 
     def _show_progress(self, progress: Progress) -> None:
         self.bar.update(total=progress.total, progress=progress.done)
-        self.progress_text.update(progress.text())
+        self.progress_text.update(f"{self._what}: {progress.text()}")
 
     def action_cancel(self) -> None:
         self._cancel.set()
@@ -268,7 +277,7 @@ class GetModelsScreen(SheetScreen):
 
         def chosen(text: str | None) -> None:
             if text and text.strip():
-                self._start(f"Checking {text.strip()}…")
+                self._start(Path(text.strip()).name, f"Checking {text.strip()}…")
                 self._import(text.strip())
 
         self.app.push_screen(
