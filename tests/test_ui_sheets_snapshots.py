@@ -103,7 +103,7 @@ def test_models_sheet(snap_compare: Any, scripted_app: BurrowApp, size: tuple[in
     """You should see the "Models" bar, "1 model found (context size 1024)" with the folders
     searched, the bundled SmolLM2 with Q4_1 · 93.8 MiB · 135M params · trained ctx 8192 and
     "fits: needs … at 1024 ctx, 4.0 GiB free" in green, "Loaded: SmolLM2 135M Instruct" and
-    the Load / Unload / + Folder buttons."""
+    the Load / Unload / + Folder / Benchmark / Get models buttons."""
     run = opener("open_models", lambda s: isinstance(s, ModelsScreen) and s.scans >= 1)
     assert snap_compare(scripted_app, terminal_size=size, run_before=run)
 

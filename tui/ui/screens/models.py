@@ -77,7 +77,8 @@ class ModelsScreen(SheetScreen):
     ModelsScreen #models-progress LoadingIndicator { width: 6; height: 3; }
     ModelsScreen #models-state { height: auto; padding: 0 1; }
     ModelsScreen #models-state.-failed { color: $text-error; }
-    ModelsScreen .actions { grid-size: 4; }
+    ModelsScreen .actions { grid-size: 5; }
+    ModelsScreen.-narrow .actions { grid-size: 3; }
     ModelsScreen.-compact .actions { grid-size: 2; max-height: 9; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
