@@ -38,18 +38,11 @@ def free_memory() -> int | None:
 
 
 def fit_text(entry: CatalogEntry, n_ctx: int, n_batch: int, free: int | None) -> tuple[str, str]:
-    """(verdict, sentence): fits / tight / will not fit, with the numbers."""
-    need = entry.ram_estimate(n_ctx, n_batch)
-    if need is None:
-        return "unknown", "memory need unknown"
-    if free is None:
-        return "unknown", f"needs {format_bytes(need)} at {n_ctx} ctx (free memory unknown)"
-    numbers = f"needs {format_bytes(need)} at {n_ctx} ctx, {format_bytes(free)} free"
-    if need <= free * 0.7:
-        return "fits", f"fits: {numbers}"
-    if need <= free:
-        return "tight", f"tight: {numbers}"
-    return "will not fit", f"will not fit: {numbers}"
+    """(verdict, sentence): fits / tight / will not fit, with the numbers (the same rule as
+    the Get models list, :func:`tui.engine.fit.fit_verdict`)."""
+    from tui.engine.fit import fit_verdict
+
+    return fit_verdict(entry.ram_estimate(n_ctx, n_batch), free, n_ctx)
 
 
 def describe(entry: CatalogEntry) -> str:
