@@ -54,6 +54,11 @@ def test_pull_with_yes_names_the_host_then_downloads(
     assert dest.read_bytes() == model_bytes
     assert [r[0] for r in fake_hub.requests] == ["HEAD", "GET", "GET"]  # resolve, then storage
 
+    assert main(["models", "pull", KEY]) == 1  # already there: refused before the question
+    out, err = capsys.readouterr()
+    assert "[y/N]" not in out and "already in Burrow's models folder" in err
+    assert len(fake_hub.requests) == 3
+
 
 def test_pull_without_yes_sends_nothing_until_agreed(
     fake_hub: Hub,  # noqa: F811

@@ -102,6 +102,14 @@ async def test_list_confirm_download_and_the_picker_shows_it(
         assert "100%" in _text(sheet, "#get-progress-text")
         dest = paths.models_dir() / PICK.file
         assert dest.read_bytes() == model_bytes
+        await wait_for(pilot, lambda: sheet.listed >= 2, 30, "the list again")
+        option = sheet.query_one(OptionList).get_option(PICK.name)
+        assert "✓ downloaded" in str(option.prompt)
+        sent = len(hub.requests)
+        await pilot.click("#get-download")  # again: refused before any question
+        await pilot.pause(0.2)
+        assert app.screen is sheet and len(hub.requests) == sent
+        assert "already in Burrow's models folder" in _text(sheet, "#get-state")
 
         await pilot.click("#sheet-close")
         picker = app.screen

@@ -348,6 +348,10 @@ def run_pull(args: argparse.Namespace) -> int:
         target = dl.target_for(args.name)
     except ModelFileError as exc:
         raise UsageError(str(exc)) from None
+    try:
+        dl.refuse_present(target)
+    except ModelFileError as exc:
+        raise CliError(str(exc)) from None
     mirror = "  (HF_ENDPOINT)" if os.environ.get("HF_ENDPOINT", "").strip() else ""
     print(f"Model:    {target.repo}/{target.file}")
     print(f"Host:     {target.host}{mirror}")

@@ -115,6 +115,13 @@ def target_for(spec: str) -> DownloadTarget:
     )
 
 
+def refuse_present(target: DownloadTarget) -> None:
+    """DownloadError when the file is already in the models folder (checked before asking
+    the user, and again before connecting)."""
+    if target.dest.exists():
+        raise DownloadError(f"{target.file}: already in Burrow's models folder ({target.dest})")
+
+
 def _kept_bytes(dest: Path, size: int, sha256: str | None) -> int:
     """Bytes of the part file worth resuming from (0 after removing a stale one)."""
     part, meta = part_path(dest), _part_meta(dest)
@@ -133,8 +140,7 @@ def plan(target: DownloadTarget, *, timeout: float = 30) -> DownloadPlan:
     """Ask the hub (one ``HEAD`` to the named host, see :func:`hub.probe`) for the size and
     the published hash. Refuses a file that is already in the models folder."""
     what = target.file
-    if target.dest.exists():
-        raise DownloadError(f"{what}: already in Burrow's models folder ({target.dest})")
+    refuse_present(target)
     answer = hub.probe(target.url, what, timeout=timeout)
     size, data_host = answer.size, hub.host_of(answer.data_url)
     if size is None:
@@ -234,8 +240,7 @@ def download(
             f"{target.file}: {target.host} published no SHA-256 for it, so it could not be "
             "checked; refusing"
         )
-    if target.dest.exists():
-        raise DownloadError(f"{target.file}: already in Burrow's models folder ({target.dest})")
+    refuse_present(target)
     have = _kept_bytes(target.dest, plan_.size_bytes, plan_.sha256)
     store.check_free_space(target.dest.parent, plan_.size_bytes - have, target.file, DownloadError)
     meta = {"size": plan_.size_bytes, "sha256": plan_.sha256}

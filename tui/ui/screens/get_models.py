@@ -26,6 +26,7 @@ from textual.content import Content
 from textual.widgets import Button, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
+from tui import paths
 from tui.engine.memory import format_bytes
 from tui.ui.widgets.sheets import SheetScreen, TextPromptSheet
 
@@ -45,7 +46,7 @@ def free_memory() -> int | None:
     return available_bytes()
 
 
-def row_label(row: CuratedFit) -> Content:
+def row_label(row: CuratedFit, present: bool = False) -> Content:
     """Three short lines (a 40-column phone): title; size; the fit label and licence."""
     model = row.model
     details = f"{model.params} params · {model.quant} · {format_bytes(model.size_bytes)}"
@@ -53,6 +54,7 @@ def row_label(row: CuratedFit) -> Content:
     fit = f"{label}: needs {format_bytes(row.need_bytes)}"
     return Content.assemble(
         (model.title, "bold"),
+        ("  ✓ downloaded" if present else "", "$text-success"),
         "\n",
         (details, "dim"),
         "\n",
@@ -142,12 +144,17 @@ class GetModelsScreen(SheetScreen):
 
     def _show_rows(self, rows: list[CuratedFit], hint: str | None, free: int | None) -> None:
         self.listed += 1
+        before = self.selected()
         self.rows = rows
         self.model_list.clear_options()
+        folder = paths.models_dir()
         for row in rows:
-            self.model_list.add_option(Option(row_label(row), id=row.model.name))
+            present = (folder / Path(row.model.file).name).exists()
+            self.model_list.add_option(Option(row_label(row, present), id=row.model.name))
         if rows:
-            self.model_list.highlighted = 0
+            names = [r.model.name for r in rows]
+            keep = before.model.name if before is not None else None
+            self.model_list.highlighted = names.index(keep) if keep in names else 0
         n_ctx = self.services.settings.n_ctx
         memory = f"{format_bytes(free)} free" if free is not None else "free memory unknown"
         text = (
@@ -185,9 +192,11 @@ class GetModelsScreen(SheetScreen):
         self._confirm(target)
 
     def _target(self, name: str) -> DownloadTarget:
-        from tui.engine.download import target_for
+        from tui.engine.download import refuse_present, target_for
 
-        return target_for(name)  # names the host; opens no connection
+        target = target_for(name)  # names the host; opens no connection
+        refuse_present(target)
+        return target
 
     def _confirm(self, target: DownloadTarget) -> None:
         from tui.ui.screens.dialogs import ConfirmSheet
@@ -239,6 +248,7 @@ class GetModelsScreen(SheetScreen):
         checked = "SHA-256 checked" if the_plan.sha256 else "not checked"
         text = f"Downloaded {result.path.name} ({checked}). It is in the model picker now."
         self.app.call_from_thread(self._finish, text, False, str(result.path))
+        self.app.call_from_thread(self._list)  # the row now says it is downloaded
 
     def _progress(self, progress: Progress) -> None:
         """From the transfer's thread: at most ten updates a second reach the screen."""
