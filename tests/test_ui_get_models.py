@@ -126,9 +126,13 @@ async def test_progress_and_cancel_keep_the_part(
     hub.chunk, hub.delay = 4096, 0.05
     app = _app(smollm2_path)
     async with app.run_test(size=SIZE) as pilot:
-        await app.run_action("open_get_models")  # the palette's way in
+        palette = {c.title: c for c in app.get_system_commands(app.screen)}
+        palette["Get models"].callback()  # the command palette's way in
+        await wait_for(pilot, lambda: isinstance(app.screen, GetModelsScreen), 10, "the sheet")
         sheet = app.screen
         assert isinstance(sheet, GetModelsScreen)
+        titles = {c.title for c in app.get_system_commands(sheet)}
+        assert {"Download model", "Import model file"} <= titles
         await wait_for(pilot, lambda: sheet.listed >= 1, 30, "the list")
         await _tap_download(pilot, app, sheet)
         await pilot.click("#confirm-yes")

@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         print("No models found. Put a .gguf file in one of these folders:")
         for folder, source in catalog.search_dirs(dirs):
             print(f"  {folder}  ({source})")
+        print("Or get one: burrow models list-curated, then burrow models pull NAME")
         return 0
     fmt = memory.format_bytes
     header = ("NAME", "SOURCE", "PARAMS", "QUANT", "SIZE", "CTX", "TEMPLATE", f"RAM@{n_ctx}")
