@@ -234,3 +234,16 @@ def test_doctor_reports_the_download_folders(
     report = json.loads(capsys.readouterr().out)["download_folders"]
     assert {f["state"] for f in report["folders"]} == {"readable", "missing"}
     assert "termux-setup-storage" in report["hint"]
+
+
+def test_the_progress_line_fits_the_terminal() -> None:
+    from tui.cli.models import _bar_line
+    from tui.engine.model_store import Progress
+
+    mib = 1024 * 1024
+    progress = Progress("download", 50 * mib, 200 * mib, 3.2 * mib, 70)
+    phone = _bar_line(progress, 40)
+    assert phone == "downloading 25% · 3.2 MiB/s · 1 min 10 s left" and len(phone) < 40
+    wide = _bar_line(progress, 100)
+    assert wide.startswith("downloading [##........] 25% · 50.0 MiB of 200.0 MiB · 3.2 MiB/s")
+    assert wide.endswith("1 min 10 s left")

@@ -232,11 +232,7 @@ class ProgressBar:
                 return
             self.last = now
             columns = shutil.get_terminal_size((80, 24)).columns
-            cells = 20 if columns >= 80 else 10
-            filled = int((fraction or 0) * cells)
-            line = f"{_WORDS.get(progress.phase, progress.phase)} "
-            line += f"[{'#' * filled}{'.' * (cells - filled)}] {progress.text()}"
-            self.stream.write("\r" + line[: columns - 1].ljust(columns - 1))
+            self.stream.write("\r" + _bar_line(progress, columns).ljust(columns - 1))
             self.open_line = True
         else:
             quarter = int((fraction or 0) * 4)
@@ -251,6 +247,27 @@ class ProgressBar:
             self.stream.write("\n")
             self.stream.flush()
             self.open_line = False
+
+
+def _bar_line(progress: Any, columns: int) -> str:
+    """The redrawn line, cut to the terminal: a 40-column phone gets the percentage, the
+    speed and the time left; a wider one the bar and the bytes too."""
+    from tui.engine.memory import format_bytes
+    from tui.engine.model_store import format_duration
+
+    fraction = progress.fraction
+    if columns < 60:
+        parts = [f"{fraction * 100:.0f}%" if fraction is not None else format_bytes(progress.done)]
+        parts.append(f"{format_bytes(progress.bytes_per_second)}/s")
+        if progress.seconds_left is not None:
+            parts.append(f"{format_duration(progress.seconds_left)} left")
+        line = f"{_WORDS.get(progress.phase, progress.phase)} " + " · ".join(parts)
+    else:
+        filled = int((fraction or 0) * 10)
+        line = f"[{'#' * filled}{'.' * (10 - filled)}] {progress.text()}"
+        word = f"{_WORDS.get(progress.phase, progress.phase)} "
+        line = word + line if len(word + line) < columns else line
+    return line[: columns - 1]
 
 
 def _cancellable(work: Any) -> Any:
