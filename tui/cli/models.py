@@ -261,12 +261,12 @@ def _bar_line(progress: Any, columns: int) -> str:
         parts.append(f"{format_bytes(progress.bytes_per_second)}/s")
         if progress.seconds_left is not None:
             parts.append(f"{format_duration(progress.seconds_left)} left")
-        line = f"{_WORDS.get(progress.phase, progress.phase)} " + " · ".join(parts)
+        line = " · ".join(parts)
     else:
         filled = int((fraction or 0) * 10)
         line = f"[{'#' * filled}{'.' * (10 - filled)}] {progress.text()}"
-        word = f"{_WORDS.get(progress.phase, progress.phase)} "
-        line = word + line if len(word + line) < columns else line
+    word = f"{_WORDS.get(progress.phase, progress.phase)} "
+    line = word + line if len(word + line) < columns else line
     return line[: columns - 1]
 
 
