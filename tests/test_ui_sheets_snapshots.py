@@ -106,8 +106,8 @@ def test_models_sheet(snap_compare: Any, scripted_app: BurrowApp, size: tuple[in
     """You should see the "Models" bar, the bundled SmolLM2 with Q4_1 · 93.8 MiB · 135M
     params · trained ctx 8192 and "fits: needs … at 1024 ctx, 4.0 GiB free" in green, then
     "1 model found (context size 1024)" with the folders searched, "Loaded: SmolLM2 135M
-    Instruct", and the Load / Unload / Rescan / + Folder / Benchmark buttons. At 40x14 the
-    model shows above the buttons and the rest scrolls."""
+    Instruct", and the Load / Unload / Rescan / + Folder / Benchmark / Get models buttons.
+    At 40x14 the model shows above the buttons and the rest scrolls."""
     run = opener("open_models", lambda s: isinstance(s, ModelsScreen) and s.scans >= 1)
     assert snap_compare(scripted_app, terminal_size=size, run_before=run)
 

