@@ -164,7 +164,6 @@ async def test_import_lists_the_exports_and_a_tap_imports_one(tmp_path: Path) ->
 # 8: a toast never swallows a tap on a sheet's buttons --------------------------------
 
 
-@pytest.mark.xfail(reason="toast placement is the app's, fixed with the chat screen's", strict=True)
 async def test_more_under_a_toast_opens_more(tmp_path: Path) -> None:
     seed(THREE)
     app = scripted_app(tmp_path)
@@ -340,7 +339,6 @@ class FailingEngine(ScriptedEngine):
         )
 
 
-@pytest.mark.xfail(reason="the restart bar is the chat screen's", strict=True)
 async def test_restart_bar_stays_small_at_40x16(tmp_path: Path) -> None:
     app = make_app(model_file(tmp_path), engine=FailingEngine(), default_template="chatml")
     async with app.run_test(size=(40, 16)) as pilot:
