@@ -74,9 +74,9 @@ class ChatControls(Screen[None]):
         self.action_new_chat()
 
     @on(Button.Pressed, "#context-raise")
-    def _context_raise(self) -> None:
+    async def _context_raise(self) -> None:
         self.context_bar.hide()
-        self.app.run_action("open_settings")
+        await self.app.run_action("open_settings")
 
     @on(Button.Pressed, "#context-trim")
     def _context_trim(self) -> None:
