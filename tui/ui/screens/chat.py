@@ -1,9 +1,8 @@
 """The chat screen: conversation list, messages, composer, status line.
 
 It presents a :class:`~tui.chat.session.ChatSession` and nothing else: every answer comes
-from the session's event stream, read in a worker that only posts typed messages
-(:mod:`tui.ui.messages`); the handlers below are the only code that touches widgets. The
-answer being written is drawn by an :class:`~tui.ui.answer_stream.AnswerStream`.
+from the session's event stream, read in a worker that only posts typed messages; the
+handlers below are the only code that touches widgets (an AnswerStream draws the answer).
 """
 
 from __future__ import annotations
