@@ -5,15 +5,14 @@ the screen with ``capture-pane``."""
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tmux_helpers import burrow_command
 
 pytestmark = pytest.mark.slow
 
@@ -44,20 +43,9 @@ def wait_screen(contains: str, timeout: float) -> str:
 def tmux_session(burrow_home: Path, smollm2_path: Path) -> Iterator[None]:
     if shutil.which("tmux") is None:
         pytest.skip("tmux is not installed (.ci/run installs it: apt-get install tmux)")
-    env = {
-        "BURROW_HOME": str(burrow_home),
-        "TERM": "xterm-256color",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-    }
-    config = burrow_home / "config" / "config.toml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    # Short greedy answers: the test reads the screen, it does not measure speed.
-    config.write_text("max_tokens = 32\ntemperature = 0.0\nn_ctx = 1024\n")
-    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    # No --model: a newcomer gets the bundled model (the fixture checks it is installed).
-    command = f"env {exports} {shlex.quote(sys.executable)} -m tui"
-    # The pane outlives burrow, so a crash leaves its traceback on the screen to read.
-    command += '; echo "burrow exited: $?"; sleep 600'
+    # Short greedy answers: the test reads the screen, it does not measure speed. No
+    # --model: a newcomer gets the bundled model (the fixture checks it is installed).
+    command = burrow_command(burrow_home, "max_tokens = 32\ntemperature = 0.0\nn_ctx = 1024\n")
     tmux("new-session", "-d", "-s", SESSION, "-x", "60", "-y", "30", command)
     try:
         yield

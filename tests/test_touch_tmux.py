@@ -6,16 +6,15 @@ text a finger would aim at."""
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from rich.cells import cell_len
+from tmux_helpers import burrow_command
 
 from tui.store.store import Store
 
@@ -97,19 +96,7 @@ def burrow(burrow_home: Path, smollm2_path: Path) -> Iterator[Path]:
             conversation = store.create_conversation(title=title)
             user = store.add_message(conversation.id, "user", question)
             store.add_message(conversation.id, "assistant", "Because.", parent_id=user.id)
-    env = {
-        "BURROW_HOME": str(burrow_home),
-        "TERM": "xterm-256color",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-    }
-    config = burrow_home / "config" / "config.toml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text("max_tokens = 16\ntemperature = 0.0\nn_ctx = 1024\n")
-    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    # COLUMNS and LINES (set in the environment a tmux server started from pytest hands its
-    # panes) would win over the pane's real size: the app would lay out 80 columns wide.
-    command = f"env -u COLUMNS -u LINES {exports} {shlex.quote(sys.executable)} -m tui"
-    command += '; echo "burrow exited: $?"; sleep 600'  # a crash leaves its traceback
+    command = burrow_command(burrow_home, "max_tokens = 16\ntemperature = 0.0\nn_ctx = 1024\n")
     tmux("new-session", "-d", "-s", SESSION, "-x", str(WIDTH), "-y", str(HEIGHT), command)
     try:
         wait_for_text("/1024", 90)  # the context meter: the model is ready
