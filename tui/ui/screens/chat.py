@@ -82,12 +82,12 @@ class ChatScreen(ChatControls):
         self.session.delivery_interval = self._redraw_interval
         self._start_incognito = incognito
         self.model_ready = False
-        self.unsent: str | None = None  # a question sent but not yet saved
+        self.unsent: str | None = None
+        """A question sent whose answer has not started: the composer keeps it until then
+        (a refused question is not lost) and gets it back if it could not be saved."""
         self.answers_ended = 0
         """How many answers have ended (done, stopped or failed): tests wait on it."""
         self._last_notice: str | None = None
-        self._clear_on_start = False
-        """Set by send: the composer empties when its question's answer starts."""
 
     # layout --------------------------------------------------------------------
 
@@ -231,9 +231,7 @@ class ChatScreen(ChatControls):
             return
         if not self.need_model():
             return
-        # The text stays until the answer starts: a refused question is not lost.
         self.unsent = text
-        self._clear_on_start = True
         self.context_bar.hide()
         message_id = self.composer.editing_id
         if message_id is not None:
@@ -260,11 +258,10 @@ class ChatScreen(ChatControls):
     async def on_answer_started(self, message: Answer.Started) -> None:
         event = message.event
         self.streaming = True
-        chat_recovery.answer_started(self)
-        if self._clear_on_start:
-            self._clear_on_start = False
+        if self.unsent is not None:
             self.composer.stop_editing()
             self.composer.clear()
+        chat_recovery.answer_started(self)
         await self._sync_path()
         view = self.log_view.view_for(event.assistant_message_id)
         if view is None:
@@ -309,7 +306,7 @@ class ChatScreen(ChatControls):
 
     async def on_answer_refused(self, message: Answer.Refused) -> None:
         """Not a toast: a bar that stays, with the ways out. The question stays typed."""
-        self._clear_on_start = False
+        self.unsent = None
         event = message.event
         self.context_bar.show(event.tokens_needed, event.n_ctx, event.policy)
         await self._end_stream("failed", "")
