@@ -1,18 +1,24 @@
 """The ``auto`` template: the Jinja chat template embedded in a GGUF file, sandboxed.
 
-A GGUF is untrusted input (CVE-2024-34359), so its template is rendered in Jinja's
-``ImmutableSandboxedEnvironment`` with limits on time, output size, repetition and exponents:
-a hostile template may try to loop forever or build a string that eats the RAM. Any failure
-becomes a :class:`TemplateError`, and the caller falls back to a named format.
+The template runs in the sandbox of :mod:`tui.chat.templates.sandbox`. Any failure becomes a
+:class:`TemplateError`, and the caller falls back to a named format. What this module adds is
+telling the template's markup apart from the message texts (see :func:`render_jinja`) and
+llama.cpp's system fold for templates that refuse a system message.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tui.chat.templates.model import Message, Parts, TemplateError
+from tui.chat.templates.sandbox import (
+    MAX_OUTPUT,
+    RENDER_SECONDS,
+    TemplateRefused,
+    jinja_environment,
+)
 
 _SENTINEL = "\ue000burrow-message-{}\ue001"
 _SENTINEL_RE = re.compile("\ue000burrow-message-(\\d+)\ue001")
@@ -29,86 +35,12 @@ END_MARKERS = (
 )
 """Turn ends a GGUF template may write: those it does are the prompt's stop strings."""
 
-
-def _raise_exception(message: str) -> None:
-    raise TemplateError(f"the chat template refused the conversation: {message}")
-
-
-def _strftime_now(fmt: str) -> str:
-    from datetime import datetime
-
-    return datetime.now().strftime(str(fmt))
+_LOCATE_STEPS = 100_000
+"""Most choices tried while matching message texts (a bound on adversarial backtracking)."""
 
 
-_MAX_REPEAT = 10_000
-"""Longest string/list a template may build with ``*`` (``'a' * 10**9`` would eat the RAM)."""
-
-
-_RENDER_SECONDS = 2.0
-"""Time budget of one render of a GGUF template: a hostile one may loop (nearly) forever."""
-_MAX_OUTPUT = 2_000_000
-"""Longest text a template may write (characters)."""
-
-
-def _jinja_environment(deadline: float | None = None) -> Any:
-    import time
-
-    from jinja2.exceptions import SecurityError
-    from jinja2.ext import loopcontrols
-    from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
-
-    end = deadline if deadline is not None else time.monotonic() + _RENDER_SECONDS
-
-    def check_time() -> None:
-        if time.monotonic() > end:
-            raise SecurityError("the template took too long to render")
-
-    class Sandbox(ImmutableSandboxedEnvironment):
-        intercepted_binops = frozenset({"*", "**"})
-
-        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-            check_time()
-            return super().call(__context, __obj, *args, **kwargs)
-
-        def getattr(self, obj: Any, attribute: str) -> Any:
-            check_time()
-            return super().getattr(obj, attribute)
-
-        def getitem(self, obj: Any, argument: Any) -> Any:
-            check_time()
-            return super().getitem(obj, argument)
-
-        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-            if operator == "**" and isinstance(right, int) and abs(right) > 64:
-                raise SecurityError("exponent too large")
-            if operator == "*":
-                sizes = [
-                    len(a) * b
-                    for a, b in ((left, right), (right, left))
-                    if isinstance(a, str | list | tuple) and isinstance(b, int)
-                ]
-                if any(size > _MAX_REPEAT for size in sizes):
-                    raise SecurityError("repetition too large")
-            return super().call_binop(context, operator, left, right)
-
-    env = Sandbox(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols], autoescape=False)
-
-    def tojson(value: Any, indent: int | None = None) -> str:
-        import json
-
-        return json.dumps(value, ensure_ascii=False, indent=indent)
-
-    def budget_range(*args: int) -> Any:
-        # Loops that write nothing and call nothing still pass through here on every step.
-        for value in safe_range(*args):
-            check_time()
-            yield value
-
-    env.filters["tojson"] = tojson
-    env.globals["range"] = budget_range
-    env.globals["raise_exception"] = _raise_exception
-    env.globals["strftime_now"] = _strftime_now
-    return env
+class TemplateUnsafe(TemplateError):
+    """The template tried something the sandbox forbids (or ran out of time or room)."""
 
 
 def _jinja_render(
@@ -118,18 +50,20 @@ def _jinja_render(
     add_generation_prompt: bool,
     bos_token: str,
     eos_token: str,
+    variables: Mapping[str, Any],
 ) -> str:
     import time
 
     import jinja2
 
-    deadline = time.monotonic() + _RENDER_SECONDS
+    deadline = time.monotonic() + RENDER_SECONDS
     try:
-        compiled = _jinja_environment(deadline).from_string(source)
+        compiled = jinja_environment(deadline).from_string(source)
         pieces: list[str] = []
         size = 0
         # generate() yields as it writes, so a runaway loop is stopped by time or size.
         for piece in compiled.generate(
+            **variables,
             messages=[
                 {"role": m.role, "content": c} for m, c in zip(messages, contents, strict=True)
             ],
@@ -138,7 +72,7 @@ def _jinja_render(
             eos_token=eos_token,
         ):
             size += len(piece)
-            if size > _MAX_OUTPUT:
+            if size > MAX_OUTPUT:
                 raise jinja2.exceptions.SecurityError("the template wrote too much text")
             if time.monotonic() > deadline:
                 raise jinja2.exceptions.SecurityError("the template took too long to render")
@@ -147,12 +81,76 @@ def _jinja_render(
     except TemplateError:
         raise
     except jinja2.exceptions.SecurityError as exc:
-        raise TemplateError(f"the chat template tried something unsafe: {exc}") from exc
+        raise TemplateUnsafe(f"the chat template tried something unsafe: {exc}") from exc
     except Exception as exc:  # any failure of untrusted code is a failed template
         raise TemplateError(f"the chat template failed: {type(exc).__name__}: {exc}") from exc
     if not isinstance(result, str):
         raise TemplateError("the chat template did not produce text")
     return result
+
+
+def fold_system(messages: Sequence[Message]) -> list[Message]:
+    """llama.cpp's fold for templates without a system role: the system text joins the next
+    message, separated by a newline (alone, it is dropped)."""
+    if not messages or messages[0].role != "system":
+        return list(messages)
+    rest = list(messages[1:])
+    if rest:
+        rest[0] = Message(rest[0].role, messages[0].content + "\n" + rest[0].content)
+    return rest
+
+
+def _variants(text: str) -> list[str]:
+    """What a template may have made of a message text: as it is, or stripped on either side
+    (templates ``trim`` some roles and not others, or only ``lstrip``)."""
+    seen: list[str] = []
+    for v in (text, text.strip(), text.lstrip(), text.rstrip()):
+        if v not in seen:
+            seen.append(v)
+    return seen
+
+
+def _locate(
+    markup: Sequence[str], indexes: Sequence[int], contents: Sequence[str], real: str
+) -> list[str] | None:
+    """The text each placeholder stands for in ``real`` (the render with the real texts):
+    ``markup[0] text markup[1] text ... markup[-1]`` must spell ``real`` exactly, each text
+    a variant of its message. None when no choice does."""
+    # Depth-first over the variants, iteratively: a conversation may be long.
+    choices: list[tuple[str, int]] = []  # (text chosen, position after it)
+    options: list[list[str]] = []
+    steps = 0
+    pos = 0
+    k = 0
+    while True:
+        steps += 1
+        if steps > _LOCATE_STEPS:
+            return None
+        ok = real.startswith(markup[k], pos)
+        if ok and k == len(indexes):
+            if pos + len(markup[k]) == len(real):
+                return [text for text, _ in choices]
+            ok = False
+        if ok:
+            start = pos + len(markup[k])
+            options.append([v for v in _variants(contents[indexes[k]]) if real.startswith(v, start)])
+        else:
+            options.append([])
+        # Take the next untried option, backing up while a level has none left.
+        while options and not options[-1]:
+            options.pop()
+            if not choices:
+                return None
+            choices.pop()
+            k -= 1
+        if not options:
+            return None
+        text = options[-1].pop(0)
+        base = choices[-1][1] if choices else 0
+        start = base + len(markup[k])
+        choices.append((text, start + len(text)))
+        pos = start + len(text)
+        k += 1
 
 
 def render_jinja(
@@ -161,23 +159,48 @@ def render_jinja(
     add_generation_prompt: bool,
     bos_token: str,
     eos_token: str,
+    variables: Mapping[str, Any] | None = None,
 ) -> tuple[list[tuple[str, bool]], bool]:
     """Render with sentinels for the message texts, then cut the output at them.
 
     Markup is whatever the template wrote around the sentinels. The cut is trusted only if
     putting the real texts back gives exactly what the template renders with the real texts;
-    templates that ``trim`` their messages are handled by trying stripped texts too. A
-    template that rewrites message text in any other way cannot be split safely and fails.
+    each text may appear as written or stripped on one or both sides (templates trim some
+    roles and not others). A template that rewrites message text in any other way cannot be
+    split safely and fails.
+
+    A template that refuses a system message, or drops it, gets it folded into the next
+    message as llama.cpp does (:func:`fold_system`). ``variables`` are extra template
+    variables (``enable_thinking``).
 
     ``bos_token`` is a sentinel too, so a BOS the template writes first can be told apart
     from markup that merely looks like it (SmolLM2's BOS *is* ``<|im_start|>``). Returns the
     parts without that leading BOS, and whether the template wrote it.
     """
-    sentinels = [_SENTINEL.format(i) for i in range(len(messages))]
+    extra = dict(variables or {})
     bos_sentinel = _SENTINEL.format("bos")
-    skeleton = _jinja_render(
-        source, messages, sentinels, add_generation_prompt, bos_sentinel, eos_token
-    )
+
+    def skeleton_of(msgs: Sequence[Message]) -> str:
+        sentinels = [_SENTINEL.format(i) for i in range(len(msgs))]
+        return _jinja_render(
+            source, msgs, sentinels, add_generation_prompt, bos_sentinel, eos_token, extra
+        )
+
+    messages = list(messages)
+    try:
+        skeleton = skeleton_of(messages)
+        refuses_system = bool(messages) and messages[0].role == "system" and (
+            _SENTINEL.format(0) not in skeleton
+        )
+    except TemplateUnsafe:
+        raise
+    except TemplateError:
+        if not messages or messages[0].role != "system":
+            raise
+        refuses_system = True
+    if refuses_system:
+        messages = fold_system(messages)
+        skeleton = skeleton_of(messages)
     real = _jinja_render(
         source,
         messages,
@@ -185,22 +208,30 @@ def render_jinja(
         add_generation_prompt,
         bos_token,
         eos_token,
+        extra,
     )
     wrote_bos = skeleton.startswith(bos_sentinel)
     body = skeleton[len(bos_sentinel) :] if wrote_bos else skeleton
     body = body.replace(bos_sentinel, bos_token)
     expected_prefix = bos_token if wrote_bos else ""
-    for contents in ([m.content for m in messages], [m.content.strip() for m in messages]):
-        out = Parts()
-        pos = 0
-        for match in _SENTINEL_RE.finditer(body):
-            out.add(body[pos : match.start()], True)
-            out.add(contents[int(match.group(1))], False)
-            pos = match.end()
-        out.add(body[pos:], True)
-        if expected_prefix + "".join(t for t, _ in out.items) == real:
-            return out.items, wrote_bos
-    raise TemplateError(
-        "the chat template changes message text in a way Burrow cannot follow, "
-        "so markup and text cannot be told apart"
-    )
+    pieces = _SENTINEL_RE.split(body)
+    markup, indexes = pieces[0::2], [int(i) for i in pieces[1::2]]
+    texts = None
+    if real.startswith(expected_prefix):
+        texts = _locate(
+            markup, indexes, [m.content for m in messages], real[len(expected_prefix) :]
+        )
+    if texts is None:
+        raise TemplateError(
+            "the chat template changes message text in a way Burrow cannot follow, "
+            "so markup and text cannot be told apart"
+        )
+    out = Parts()
+    for i, text in enumerate(texts):
+        out.add(markup[i], True)
+        out.add(text, False)
+    out.add(markup[-1], True)
+    return out.items, wrote_bos
+
+
+__all__ = ["END_MARKERS", "TemplateRefused", "TemplateUnsafe", "fold_system", "render_jinja"]

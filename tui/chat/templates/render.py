@@ -32,6 +32,7 @@ def render(
     architecture: str | None = None,
     model_name: str | None = None,
     templates: Mapping[str, Template] | None = None,
+    variables: Mapping[str, Any] | None = None,
 ) -> RenderedPrompt:
     """Render ``messages`` with ``template`` into the exact prompt.
 
@@ -39,7 +40,8 @@ def render(
     ``bos_token``/``eos_token`` the texts of those tokens; ``add_bos`` the model's
     ``tokenizer.ggml.add_bos_token`` (None: unknown). ``architecture``/``model_name``
     choose the fallback format; ``templates`` is where it is looked up (default: built-ins
-    and the user's). Named templates ignore these arguments.
+    and the user's); ``variables`` are extra Jinja variables (``enable_thinking``). Named
+    templates ignore these arguments.
     """
     items = as_messages(messages)
     if not template.is_auto:
@@ -53,7 +55,12 @@ def render(
     if chat_template_source:
         try:
             parts, wrote_bos = render_jinja(
-                chat_template_source, items, add_generation_prompt, bos_token, eos_token
+                chat_template_source,
+                items,
+                add_generation_prompt,
+                bos_token,
+                eos_token,
+                variables,
             )
         except TemplateError as exc:
             reason = str(exc)
