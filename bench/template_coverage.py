@@ -88,7 +88,7 @@ def reference_environment() -> Any:
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     class Generation(Extension):
-        tags = {"generation"}
+        tags = {"generation"}  # noqa: RUF012 - jinja2 declares it so
 
         def parse(self, parser: Any) -> Any:
             lineno = next(parser.stream).lineno

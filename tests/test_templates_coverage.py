@@ -34,7 +34,9 @@ def source(name: str) -> str:
     return (TEMPLATES / f"{name}.jinja").read_text(encoding="utf-8")
 
 
-def auto(name: str, messages: list[tuple[str, str]] = CONVERSATION, **kwargs: Any) -> RenderedPrompt:
+def auto(
+    name: str, messages: list[tuple[str, str]] = CONVERSATION, **kwargs: Any
+) -> RenderedPrompt:
     prompt = render(
         Template(AUTO),
         messages,

@@ -133,7 +133,9 @@ def _locate(
             ok = False
         if ok:
             start = pos + len(markup[k])
-            options.append([v for v in _variants(contents[indexes[k]]) if real.startswith(v, start)])
+            options.append(
+                [v for v in _variants(contents[indexes[k]]) if real.startswith(v, start)]
+            )
         else:
             options.append([])
         # Take the next untried option, backing up while a level has none left.
@@ -189,8 +191,10 @@ def render_jinja(
     messages = list(messages)
     try:
         skeleton = skeleton_of(messages)
-        refuses_system = bool(messages) and messages[0].role == "system" and (
-            _SENTINEL.format(0) not in skeleton
+        refuses_system = (
+            bool(messages)
+            and messages[0].role == "system"
+            and (_SENTINEL.format(0) not in skeleton)
         )
     except TemplateUnsafe:
         raise

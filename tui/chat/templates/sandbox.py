@@ -48,13 +48,12 @@ def _check_json_options(indent: Any, separators: Any) -> None:
         raise SecurityError("tojson indent too large")
     if isinstance(indent, str) and len(indent) > _MAX_JSON_INDENT:
         raise SecurityError("tojson indent too large")
-    if separators is not None:
-        if not (
-            isinstance(separators, list | tuple)
-            and len(separators) == 2
-            and all(isinstance(s, str) and len(s) <= _MAX_JSON_INDENT for s in separators)
-        ):
-            raise SecurityError("tojson separators must be two short strings")
+    if separators is not None and not (
+        isinstance(separators, list | tuple)
+        and len(separators) == 2
+        and all(isinstance(s, str) and len(s) <= _MAX_JSON_INDENT for s in separators)
+    ):
+        raise SecurityError("tojson separators must be two short strings")
 
 
 def tojson(
@@ -84,7 +83,7 @@ def _generation_extension() -> type:
     from jinja2.ext import Extension
 
     class Generation(Extension):
-        tags = {"generation"}
+        tags = {"generation"}  # noqa: RUF012 - jinja2 declares it so
 
         def parse(self, parser: Any) -> Any:
             lineno = next(parser.stream).lineno
