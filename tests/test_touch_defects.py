@@ -376,6 +376,11 @@ async def test_pins_look_the_same_in_the_list_and_in_history(tmp_path: Path) -> 
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_ready(pilot, app, 10)
         marks = {"★", "📌"}
+
+        def listed() -> bool:  # the list's rows are mounted a frame after the start
+            return any("Pinned one" in line for line in screen_lines(app)[3:])
+
+        await wait_for(pilot, listed, 5, "the list's rows")
         in_list = marks & set(find_row(app, "Pinned one"))
         await app.run_action("open_history")
         await wait_for(pilot, lambda: "Pinned one" in "\n".join(screen_lines(app)), 10, "history")

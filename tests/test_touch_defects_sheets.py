@@ -81,7 +81,7 @@ async def test_history_row_actions_act_on_that_row(tmp_path: Path) -> None:
 
 
 async def test_a_long_history_shows_more_by_tap_and_by_keyboard(tmp_path: Path) -> None:
-    from tui.ui.widgets.history_results import PAGE, ResultLine
+    from tui.ui.widgets.row_list import PAGE, RowLine
 
     seed([(f"Talk {i}", f"q{i}?") for i in range(PAGE + 5)])
     app = scripted_app(tmp_path)
@@ -89,24 +89,23 @@ async def test_a_long_history_shows_more_by_tap_and_by_keyboard(tmp_path: Path) 
         await wait_ready(pilot, app, 10)
         screen = await open_history(pilot, app)
         assert len(screen.rows) == PAGE + 5
-        assert len(app.screen.query(ResultLine)) == PAGE  # mounting hundreds takes seconds
+        assert len(app.screen.query(RowLine)) == PAGE  # mounting hundreds takes seconds
         results = widget(app, "history_results")
         results.focus()
         for _ in range(PAGE):
             await pilot.press("down")
-        assert len(app.screen.query(ResultLine)) == PAGE + 5
+        assert len(app.screen.query(RowLine)) == PAGE + 5
         assert screen.current_row() == screen.rows[PAGE]
         before = screen.searches
         screen.refresh_results()  # a new list starts with one page again
         await wait_for(pilot, lambda: screen.searches > before, 10, "the list again")
-        assert len(app.screen.query(ResultLine)) == PAGE
+        assert len(app.screen.query(RowLine)) == PAGE
         more = app.screen.query_one("#results-more")
         more.scroll_visible(animate=False)
         await tap(pilot, more)
-        assert len(app.screen.query(ResultLine)) == PAGE + 5
+        assert len(app.screen.query(RowLine)) == PAGE + 5
 
 
-@pytest.mark.xfail(reason="conversation list is the chat screen's", strict=True)
 async def test_conversation_list_row_actions_act_on_that_row(tmp_path: Path) -> None:
     ids = seed(THREE)
     app = scripted_app(tmp_path)

@@ -29,6 +29,7 @@ IDS: dict[str, str] = {
     # chat screen (exist today)
     "toggle_list": "#toggle-list",
     "new_chat": "#new-chat",
+    "incognito": "#incognito-button",
     "title": "#title",
     "composer": "#composer",
     "send": "#send",
@@ -62,6 +63,7 @@ IDS: dict[str, str] = {
     "models_bench": "#models-bench",
     "models_state": "#models-state",
     "prompt_input": "#prompt-input",
+    "prompt_ok": "#prompt-ok",
     # sheets (proposed, or shown on every size)
     "settings_reset": "#settings-reset",
     "models_rescan": "#models-rescan",
@@ -177,6 +179,26 @@ async def tap(pilot: Pilot[Any], key_or_widget: str | Widget) -> None:
     region = target.region
     assert region.area, f"{target} is not on the screen"
     await pilot.click(offset=region.center)
+    await pilot.pause()
+
+
+async def tap_message(pilot: Pilot[Any], view: Widget) -> None:
+    """Tap the middle of the part of a message the conversation shows (a long message
+    may be taller than the screen), scrolling it into view first as a finger would."""
+    app = pilot.app
+    assert isinstance(app, BurrowApp)
+    view.scroll_visible(animate=False, immediate=True)
+    await pilot.pause()
+    shown = view.region.intersection(app.screen.query_one(IDS["log"]).region)
+    assert shown.area, f"{view} is not on the screen"
+    await pilot.click(offset=shown.center)
+    await pilot.pause()
+
+
+async def type_text(pilot: Pilot[Any], text: str) -> None:
+    """Type into the focused field, letter by letter, as the soft keyboard does."""
+    keys = ["space" if c == " " else c for c in text]
+    await pilot.press(*keys)
     await pilot.pause()
 
 

@@ -26,7 +26,7 @@ from textual.worker import Worker, WorkerState
 from tui.ui.answer_stream import AnswerStream
 from tui.ui.clipboard import copy_text
 from tui.ui.formatting import format_stats, message_data, relative_time
-from tui.ui.layout import HORIZONTAL_BREAKPOINTS, is_compact
+from tui.ui.layout import HORIZONTAL_BREAKPOINTS, VERTICAL_BREAKPOINTS, is_compact
 from tui.ui.messages import Answer, ContextUpdated, ModelStateChanged
 from tui.ui.screens import chat_recovery
 from tui.ui.screens.chat_actions import (
@@ -60,6 +60,7 @@ class ChatScreen(ChatControls):
 
     CSS_PATH = "../chat.tcss"
     HORIZONTAL_BREAKPOINTS = HORIZONTAL_BREAKPOINTS
+    VERTICAL_BREAKPOINTS = VERTICAL_BREAKPOINTS
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop"),
@@ -408,9 +409,17 @@ class ChatScreen(ChatControls):
 
     @on(ConversationList.Selected)
     def _conversation_selected(self, event: ConversationList.Selected) -> None:
+        self.open_conversation(event.conversation_id)
+
+    def open_conversation(self, conversation_id: int) -> None:
         if self._refuse_while_streaming():
             return
-        self.session.open_conversation(event.conversation_id)
+        try:
+            self.session.open_conversation(conversation_id)
+        except LookupError:  # deleted meanwhile (History, the CLI)
+            self.notify("That conversation is gone.", severity="error")
+            self.refresh_list()
+            return
         self.show_list = False
         self._after_conversation_change()
 

@@ -17,7 +17,9 @@ from textual.screen import Screen
 from textual.widgets import Button
 
 from tui.ui.screens.chat_actions import LAST_MESSAGE_COMMANDS, PALETTE, MessageAction
+from tui.ui.screens.conversation_actions import ConversationActions
 from tui.ui.widgets.composer import Composer
+from tui.ui.widgets.conversation_list import ConversationList
 from tui.ui.widgets.message_view import MessageView
 
 if TYPE_CHECKING:
@@ -25,10 +27,11 @@ if TYPE_CHECKING:
     from tui.ui.services import Services
     from tui.ui.widgets.context import ContextBar
     from tui.ui.widgets.message_view import ConversationLog
+    from tui.ui.widgets.row_list import Row
     from tui.ui.widgets.status_line import StatusLine
 
 
-class ChatControls(Screen[None]):
+class ChatControls(ConversationActions, Screen[None]):
     """The parts of the chat screen that only react to a tap, a key or a sheet."""
 
     if TYPE_CHECKING:  # built by ChatScreen
@@ -42,6 +45,11 @@ class ChatControls(Screen[None]):
         _status: StatusLine
 
         def action_new_chat(self) -> None: ...
+        def open_conversation(self, conversation_id: int) -> None: ...
+        def refresh_list(self) -> None: ...
+        def _refresh_title(self) -> None: ...
+        def _after_conversation_change(self) -> None: ...
+        def _refuse_while_streaming(self) -> bool: ...
         def refresh_conversation(self, focus_index: int | None = None) -> None: ...
         def _act_on_last(self, role: str, action: MessageAction) -> None: ...
 
@@ -65,6 +73,33 @@ class ChatControls(Screen[None]):
     def _cancel_edit_pressed(self) -> None:
         self.composer.cancel_editing()
         self.composer.focus()
+
+    # a row's "⋯" in the conversation list (the actions are ConversationActions') ------
+
+    @on(ConversationList.Actions)
+    def _row_actions(self, event: ConversationList.Actions) -> None:
+        event.stop()
+        self.conversation_actions(event.row)
+
+    def open_row(self, row: Row) -> None:
+        self.open_conversation(row.conversation_id)
+
+    def conversation_action(self, row: Row, action: str) -> None:
+        # The streaming answer is being saved into its conversation: deleting or leaving
+        # it waits for Stop (renaming, pinning and exporting do not).
+        if action in ("open", "delete") and self._refuse_while_streaming():
+            return
+        super().conversation_action(row, action)
+
+    def conversations_changed(self) -> None:
+        self.refresh_list()
+        self._refresh_title()
+
+    def after_delete(self, conversation_id: int) -> None:
+        was_open = self.session.conversation_id == conversation_id
+        super().after_delete(conversation_id)  # a new chat if it was the open one
+        if was_open:
+            self._after_conversation_change()
 
     # the context bar (a question that does not fit) ------------------------------
 

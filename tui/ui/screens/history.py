@@ -3,16 +3,17 @@
 Search runs in a worker (``Store.search``, FTS5; see ``docs/history.md`` for the syntax) and
 ``tag:NAME`` lists the conversations with that tag. A hit opens its conversation on the
 branch that holds the matching message. Rename, pin, tag, export and delete act on one
-conversation; **More** exports or imports everything, picks the export folder, or wipes the
-history after a typed confirmation. Exports, imports and wipes run in workers too.
+conversation (``conversation_actions.py``, shared with the chat screen's list); **More**
+exports or imports everything, picks the export folder, or wipes the history after a typed
+confirmation. Exports, imports and wipes run in workers too.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
@@ -22,21 +23,20 @@ from textual.widgets import Button, Input, Static
 from textual.worker import get_current_worker
 
 from tui import paths
-from tui.ui.screens.dialogs import ConfirmSheet, MessageActionsSheet
+from tui.ui.screens.conversation_actions import ConversationActions
+from tui.ui.screens.dialogs import MessageActionsSheet
 from tui.ui.screens.history_import import ImportSheet
 from tui.ui.widgets.history_results import END, START, HistoryResults, Row
 from tui.ui.widgets.sheets import SheetScreen, TextPromptSheet
 
 if TYPE_CHECKING:
-    from tui.store import ImportResult, Store
+    from tui.store import ImportResult
     from tui.ui.services import Services
 
 WIPE_WORD = "wipe"
 
-R = TypeVar("R")
 
-
-class HistoryScreen(SheetScreen):
+class HistoryScreen(ConversationActions, SheetScreen):
     """Search and manage every saved conversation."""
 
     TITLE_TEXT = "History"
@@ -80,10 +80,6 @@ class HistoryScreen(SheetScreen):
     def on_mount(self) -> None:
         self._query.focus()
         self.refresh_results()
-
-    @property
-    def store(self) -> Store:
-        return self.services.store
 
     @property
     def rows(self) -> list[Row]:
@@ -205,94 +201,16 @@ class HistoryScreen(SheetScreen):
     def result(self) -> dict[str, Any] | None:
         return self._opened
 
-    # one conversation ----------------------------------------------------------------
+    # one conversation (the actions themselves are ConversationActions') ---------------
 
     def action_manage(self) -> None:
         row = self.current_row()
         if row is None:
             self.notify("Pick a conversation first.", severity="warning")
             return
-        try:
-            conversation = self.store.get_conversation(row.conversation_id)
-        except LookupError:
-            self.refresh_results()
-            return
-        actions = [
-            ("open", "Open"),
-            ("rename", "Rename"),
-            ("pin", "Unpin" if conversation.pinned else "Pin"),
-            ("tag", "Tag"),
-            ("export_md", "Export .md"),
-            ("export_json", "Export .json"),
-            ("delete", "Delete"),
-        ]
+        self.conversation_actions(row)
 
-        def chosen(action: str | None) -> None:
-            if action:
-                self.conversation_action(row, action)
-
-        self.app.push_screen(MessageActionsSheet(conversation.title or "Untitled", actions), chosen)
-
-    def conversation_action(self, row: Row, action: str) -> None:
-        cid = row.conversation_id
-        if action == "open":
-            self.open_row(row)
-        elif action == "rename":
-            self._ask(
-                "New title:",
-                lambda text: self.store.rename_conversation(cid, text.strip() or row.title),
-                value=row.title,
-            )
-        elif action == "tag":
-            current = self.store.get_conversation(cid).tag or ""
-            self._ask(
-                "Tag (empty removes it):",
-                lambda text: self.store.update_conversation(cid, tag=text.strip() or None),
-                value=current,
-            )
-        elif action == "pin":
-            pinned = self.store.get_conversation(cid).pinned
-            self.store.set_pinned(cid, not pinned)
-            self.refresh_results()
-        elif action in ("export_md", "export_json"):
-            self.export([cid], action.removeprefix("export_"))
-        elif action == "delete":
-            self._confirm_delete(row)
-
-    def _ask(self, question: str, then: Any, value: str = "") -> None:
-        def answered(text: str | None) -> None:
-            if text is not None:
-                then(text)
-                self.refresh_results()
-
-        self.app.push_screen(TextPromptSheet(question, value=value), answered)
-
-    def _confirm_delete(self, row: Row) -> None:
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.delete(row.conversation_id)
-
-        title = row.title or "this conversation"
-        self.app.push_screen(
-            ConfirmSheet(f"Delete {title!r} and all its messages?", yes="Delete"), answered
-        )
-
-    @work(thread=True, group="files", exit_on_error=False)
-    def delete(self, conversation_id: int) -> None:
-        """Delete, then compact the file so the deleted text is not left in it (as the CLI)."""
-
-        def delete_and_compact() -> int:
-            self.store.delete_conversation(conversation_id)
-            self.store.compact()
-            return conversation_id
-
-        self._file_task(delete_and_compact, "Delete failed", self._after_delete)
-
-    def _after_delete(self, conversation_id: int) -> None:
-        session = self.session
-        if session is not None and session.conversation_id == conversation_id:
-            session.new_conversation()
-        self.notify("Deleted.", timeout=2)
+    def conversations_changed(self) -> None:
         self.refresh_results()
 
     # everything ---------------------------------------------------------------------
@@ -362,22 +280,10 @@ class HistoryScreen(SheetScreen):
         self.notify(f"Exports go to {folder}", timeout=3)
 
     @work(thread=True, group="files", exit_on_error=False)
-    def export(self, conversation_ids: list[int] | None, fmt: str) -> None:
-        from tui.store.export import export
-
-        self._file_task(
-            # Fails on a folder that cannot be written, a vanished conversation.
-            lambda: export(self.store, conversation_ids, fmt, self.export_dir),
-            "Export failed",
-            lambda written: self.notify(f"Exported to {written}", title="Export"),
-            title="Export",
-        )
-
-    @work(thread=True, group="files", exit_on_error=False)
     def import_file(self, file: Path) -> None:
         from tui.store.export import import_json
 
-        self._file_task(
+        self.file_task(
             lambda: import_json(self.store, file), "Import failed", self._after_import, "Import"
         )
 
@@ -391,24 +297,7 @@ class HistoryScreen(SheetScreen):
 
     @work(thread=True, group="files", exit_on_error=False)
     def wipe(self) -> None:
-        self._file_task(self.store.wipe, "Wipe failed", lambda _: self._after_wipe())
-
-    def _file_task(
-        self, task: Callable[[], R], failed: str, done: Callable[[R], None], title: str = ""
-    ) -> None:
-        """In a worker thread: run ``task``, counted in :attr:`busy`; then ``done`` with its
-        result on the UI's thread, or a notification that it ``failed``."""
-        self.app.call_from_thread(self._count_running, 1)
-        try:
-            result = task()
-        except Exception as exc:
-            self.app.call_from_thread(
-                self.notify, f"{failed}: {exc}", title=title, severity="error"
-            )
-        else:
-            self.app.call_from_thread(done, result)
-        finally:
-            self.app.call_from_thread(self._count_running, -1)
+        self.file_task(self.store.wipe, "Wipe failed", lambda _: self._after_wipe())
 
     def _after_wipe(self) -> None:
         session = self.session
@@ -416,10 +305,6 @@ class HistoryScreen(SheetScreen):
             session.new_conversation()
         self.notify("Every conversation was wiped.", title="History")
         self.refresh_results()
-
-    def _count_running(self, step: int) -> None:
-        """A file task (delete, export, import, wipe) started (+1) or ended (-1)."""
-        self.busy += step
 
     # palette ---------------------------------------------------------------------------
 

@@ -1,19 +1,22 @@
-"""The conversation list: a quick filter, a New chat button, pinned first then by activity."""
+"""The conversation list: a quick filter, a New chat button, pinned first then by activity.
+
+A :class:`~tui.ui.widgets.row_list.RowList`: a tap on a row opens it, its "⋯" button asks
+for that conversation's actions (rename, pin, export, delete, ...)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Button, Input, OptionList
-from textual.widgets.option_list import Option
+from textual.widgets import Button, Input
 
 from tui.textsafe import one_line
 from tui.ui.layout import PIN_MARK
+from tui.ui.widgets.row_list import Row, RowList
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ class ConversationItem:
 
 
 class ConversationList(Vertical):
-    """Lists conversations; posts Selected / NewChat. Knows nothing about the store."""
+    """Lists conversations; posts Selected / Actions / NewChat. Knows nothing about the store."""
 
     DEFAULT_CSS = """
     ConversationList {
@@ -38,18 +41,25 @@ class ConversationList(Vertical):
     }
     ConversationList > #chats-new { width: 1fr; margin: 0 1; }
     ConversationList > #chats-filter { margin: 0 1; }
-    ConversationList > OptionList {
+    ConversationList > RowList {
         height: 1fr;
         background: transparent;
         padding: 0;
+        scrollbar-size-vertical: 1;
     }
-    ConversationList > OptionList.-textual-compact > .option-list--option { padding: 0 1; }
     """
 
     class Selected(Message):
         def __init__(self, conversation_id: int) -> None:
             super().__init__()
             self.conversation_id = conversation_id
+
+    class Actions(Message):
+        """The "⋯" of a row was tapped: that conversation's actions are wanted."""
+
+        def __init__(self, row: Row) -> None:
+            super().__init__()
+            self.row = row
 
     class NewChat(Message):
         pass
@@ -63,10 +73,13 @@ class ConversationList(Vertical):
         yield Button("+ New chat", id="chats-new", variant="primary")
         self._filter = Input(placeholder="Filter chats", id="chats-filter")
         yield self._filter
-        # compact: no border, focused or not. A border gained on focus (the tap's mouse-down)
-        # would move every row down one line before the mouse-up picks the row.
-        self._options = OptionList(id="chats-options", compact=True)
-        yield self._options
+        self._rows = RowList(id="chats-options")
+        yield self._rows
+
+    @property
+    def rows(self) -> list[Row]:
+        """The rows shown (filtered), in order."""
+        return self._rows.rows
 
     def focus_filter(self) -> None:
         self._filter.focus()
@@ -77,27 +90,27 @@ class ConversationList(Vertical):
         self._current = current
         self._refill()
 
-    def _refill(self) -> None:
+    @work(group="refill", exclusive=True)
+    async def _refill(self) -> None:
         needle = self._filter.value.strip().casefold()
-        options = self._options
-        options.clear_options()
+        lines: list[tuple[Row, Content]] = []
         highlight: int | None = None
         for item in self._items:
             if needle and needle not in item.title.casefold():
                 continue
-            prefix = "● " if item.id == self._current else "  "
+            prefix = "● " if item.id == self._current else ""
             if item.pinned:
                 prefix += f"{PIN_MARK} "
             # Titles are stored text: plain text, never markup, control characters visible.
+            title = one_line(item.title)
             label = Content.assemble(
-                f"{prefix}{one_line(item.title) or 'Untitled'}",
-                (f"\n  {item.when}", "dim") if item.when else "",
+                f"{prefix}{title or 'Untitled'}",
+                (f"\n{item.when}", "dim") if item.when else "",
             )
             if item.id == self._current:
-                highlight = options.option_count
-            options.add_option(Option(label, id=str(item.id)))
-        if highlight is not None:
-            options.highlighted = highlight
+                highlight = len(lines)
+            lines.append((Row(item.id, None, title, item.pinned), label))
+        await self._rows.show(lines, highlight)
 
     @on(Input.Changed, "#chats-filter")
     def _filter_changed(self) -> None:
@@ -107,18 +120,23 @@ class ConversationList(Vertical):
     def _filter_submitted(self, event: Input.Submitted) -> None:
         """Enter in the filter opens the first conversation it shows."""
         event.stop()
-        if self._options.option_count:
-            first = self._options.get_option_at_index(0)
-            if first.id is not None:
-                self.post_message(self.Selected(int(first.id)))
-                return
-        self._options.focus()
+        if self._rows.rows:
+            self.post_message(self.Selected(self._rows.rows[0].conversation_id))
+        else:
+            self._rows.focus()
 
-    @on(OptionList.OptionSelected, "#chats-options")
-    def _selected(self, event: OptionList.OptionSelected) -> None:
+    @on(RowList.Opened)
+    def _opened(self, event: RowList.Opened) -> None:
         event.stop()
-        if event.option.id is not None:
-            self.post_message(self.Selected(int(event.option.id)))
+        if 0 <= event.index < len(self._rows.rows):
+            self.post_message(self.Selected(self._rows.rows[event.index].conversation_id))
+
+    @on(RowList.Actions)
+    def _actions(self, event: RowList.Actions) -> None:
+        event.stop()
+        if 0 <= event.index < len(self._rows.rows):
+            self._rows.highlighted = event.index
+            self.post_message(self.Actions(self._rows.rows[event.index]))
 
     @on(Button.Pressed, "#chats-new")
     def _new(self, event: Button.Pressed) -> None:
