@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from doubles import ScriptedEngine
-from textual.geometry import Offset
+from textual.geometry import Offset, Region
 from textual.pilot import Pilot
 from textual.widget import Widget
 from ui_helpers import chat, make_app, wait_for
@@ -200,6 +200,52 @@ async def type_text(pilot: Pilot[Any], text: str) -> None:
     keys = ["space" if c == " " else c for c in text]
     await pilot.press(*keys)
     await pilot.pause()
+
+
+async def tap_command(pilot: Pilot[Any], title: str) -> None:
+    """Run a command as a phone user does: tap the footer's **^p palette**, type (part of)
+    its name into the palette's search, tap the hit."""
+    from textual.command import CommandList, CommandPalette
+
+    app = pilot.app
+    key = "FooterKey.-command-palette"
+
+    def palette_open() -> bool:
+        return isinstance(app.screen, CommandPalette)
+
+    # The footer is built again whenever the keys that work change (the model becoming
+    # ready, a focus moving): a tap during that lands on nothing, and a user taps again.
+    for _ in range(50):
+        keys = list(app.screen.query(key))
+        if keys and keys[0].region.area:
+            await pilot.click(offset=keys[0].region.center)
+        await pilot.pause(0.1)
+        if palette_open():
+            break
+    await wait_for(pilot, palette_open, 5, "the palette")
+    await type_text(pilot, title)
+    hits = app.screen.query_one(CommandList)
+
+    def hit_index() -> int | None:
+        for index, option in enumerate(hits.options):
+            if str(option.prompt).splitlines()[0].strip() == title:
+                return index
+        return None
+
+    await wait_for(pilot, lambda: hit_index() is not None, 5, f"{title!r} in the palette")
+    await pilot.pause(0.1)
+    await pilot.click(offset=find_text_in(app, title, hits.region))
+    await pilot.pause()
+
+
+def find_text_in(app: BurrowApp | Any, text: str, region: Region) -> Offset:
+    """Where ``text`` first shows inside ``region`` of the screen."""
+    lines = screen_lines(app)
+    for y in range(region.y, min(region.bottom, len(lines))):
+        x = lines[y].find(text, region.x, region.right)
+        if x >= 0:
+            return Offset(x, y)
+    raise AssertionError(f"{text!r} is not in {region}:\n" + "\n".join(lines))
 
 
 def fully_visible(app: BurrowApp, target: Widget) -> bool:

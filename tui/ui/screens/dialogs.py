@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from tui.textsafe import one_line
+from tui.ui.layout import VERTICAL_BREAKPOINTS
 
 SHEET_CSS = """
 MessageActionsSheet, ConfirmSheet {
@@ -30,6 +31,14 @@ MessageActionsSheet, ConfirmSheet {
 .sheet > .sheet--title { text-style: bold; margin-bottom: 1; }
 .sheet > Grid { grid-size: 2; grid-gutter: 0 1; height: auto; grid-rows: 3; }
 .sheet Button { width: 1fr; min-width: 0; }
+/* With the soft keyboard up (40x14) four rows of big buttons (seven actions and Close) only
+   fit without the frame and with the title on one line. */
+MessageActionsSheet.-short .sheet, ConfirmSheet.-short .sheet { border: none; padding: 0 1; }
+MessageActionsSheet.-short .sheet > .sheet--title {
+    margin-bottom: 0;
+    text-wrap: nowrap;
+    text-overflow: ellipsis;
+}
 """
 
 
@@ -37,6 +46,7 @@ class MessageActionsSheet(ModalScreen[str | None]):
     """Big buttons for one message's actions: dismisses with the chosen action's name."""
 
     DEFAULT_CSS = SHEET_CSS
+    VERTICAL_BREAKPOINTS = VERTICAL_BREAKPOINTS
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Close")]
 
     def __init__(self, title: str, actions: list[tuple[str, str]]) -> None:
@@ -66,6 +76,7 @@ class ConfirmSheet(ModalScreen[bool]):
     """A question with two big answers."""
 
     DEFAULT_CSS = SHEET_CSS
+    VERTICAL_BREAKPOINTS = VERTICAL_BREAKPOINTS
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,n", "dismiss(False)", "No"),
         Binding("y", "dismiss(True)", "Yes"),

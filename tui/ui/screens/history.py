@@ -44,6 +44,10 @@ class HistoryScreen(ConversationActions, SheetScreen):
     HistoryScreen #history-info { height: auto; padding: 0 1; color: $text-muted; }
     HistoryScreen #history-results { height: 1fr; padding: 0 0 0 1; }
     HistoryScreen.-compact .actions { grid-size: 3; }
+    /* With the soft keyboard up the list keeps three rows: the search loses its frame
+       and the count line goes. */
+    HistoryScreen.-short #history-search { height: 1; border: none; padding: 0 1; }
+    HistoryScreen.-short #history-info { display: none; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         *SheetScreen.BINDINGS,

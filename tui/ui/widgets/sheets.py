@@ -120,6 +120,9 @@ TextPromptSheet #prompt-question { margin-bottom: 1; }
 TextPromptSheet #prompt-error { color: $text-error; height: auto; }
 TextPromptSheet Grid { grid-size: 2; grid-gutter: 0 1; height: auto; grid-rows: 3; }
 TextPromptSheet Button { width: 1fr; min-width: 0; }
+/* With the soft keyboard up: no frame, so a list to pick from (Import) keeps some rows. */
+TextPromptSheet.-short > Vertical { border: none; padding: 0 1; }
+TextPromptSheet.-short #prompt-question { margin-bottom: 0; }
 """
 
 
@@ -129,6 +132,7 @@ class TextPromptSheet(ModalScreen[str | None]):
     DEFAULT_CSS = PROMPT_CSS
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel")]
     HORIZONTAL_BREAKPOINTS = HORIZONTAL_BREAKPOINTS
+    VERTICAL_BREAKPOINTS = VERTICAL_BREAKPOINTS
 
     def __init__(
         self,
