@@ -83,11 +83,15 @@ class BenchResult:
     """Only when both peaks are known."""
     saved_to: str | None = None
     """Where the result was saved, once it was."""
+    engine: str = "embedded"
+    """``embedded`` (Burrow's worker) or ``local`` (llama-server started by Burrow)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object: the baseline's keys only with a baseline, the peak ratio and
-        ``saved_to`` only when known."""
+        ``saved_to`` only when known, ``engine`` only when it is not the embedded one."""
         data = asdict(self)
+        if self.engine == "embedded":
+            del data["engine"]
         if self.baseline is None:
             for key in _BASELINE_KEYS:
                 del data[key]
@@ -100,6 +104,7 @@ class BenchResult:
     def from_dict(cls, data: Mapping[str, Any]) -> BenchResult:
         values: dict[str, Any] = {f.name: data.get(f.name) for f in fields(cls)}
         values["device"] = DeviceInfo.from_dict(data.get("device") or {})
+        values["engine"] = str(data.get("engine") or "embedded")
         base = data.get("baseline")
         values["baseline"] = BaselineFigures.from_dict(base) if base else None
         return cls(**values)

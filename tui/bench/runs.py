@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -188,20 +188,24 @@ def run_bench(
     repeat: int = 3,
     baseline: bool = False,
     on_step: Callable[[Step], None] | None = None,
+    engine: str = "embedded",
 ) -> BenchResult:
-    """Measure ``model`` in its own engine worker (and, with ``baseline``, the raw loop
-    beside it); ``on_step`` hears of each step as it starts."""
-    from tui.engine.client import EngineClient
+    """Measure ``model`` in its own engine worker, or a llama-server Burrow starts when
+    ``engine`` is ``local`` (and, with ``baseline``, the raw loop beside it); ``on_step``
+    hears of each step as it starts."""
     from tui.engine.worker import default_threads
 
     n_threads = threads or default_threads()
     step = _Steps(3 + 2 * repeat * (2 if baseline else 1) + (1 if baseline else 0), on_step)
-    client = EngineClient()
+    client = _client(engine)
     raw: RawBaseline | None = None
     try:
         step("starting the engine")
-        system_info = client.system_info()
+        system_info = client.system_info() if engine == "embedded" else {}
         info, load_wall = _load(client, model, n_ctx, n_threads, step)
+        if engine != "embedded":
+            served = client.system_info()
+            system_info = {"system_info": f"llama-server {served.get('llama_cpp', '')}"}
         if baseline:
             step("loading the raw llama-cpp-python baseline")
             raw = RawBaseline(
@@ -219,6 +223,7 @@ def run_bench(
         worker_pid = client.worker_pid
         peak = peak_rss_bytes(worker_pid) if worker_pid else None
         result = _result(info, load_wall, ours, repeat, peak, DeviceInfo.measure(system_info))
+        result = replace(result, engine=engine)
         if raw is not None:
             result = compared(result, _baseline_figures(raw, theirs))
         return result
@@ -226,6 +231,19 @@ def run_bench(
         if raw is not None:
             raw.close()
         client.shutdown()
+
+
+def _client(engine: str) -> EngineClient:
+    if engine == "embedded":
+        from tui.engine.client import EngineClient
+
+        return EngineClient()
+    if engine == "local":
+        from tui.engine.server_client import LocalServerClient
+
+        # The same API; typed as the embedded client's for the functions below.
+        return LocalServerClient()  # type: ignore[return-value]
+    raise ValueError(f"unknown engine {engine!r}: bench runs embedded or local")
 
 
 def _load(

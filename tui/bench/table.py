@@ -15,7 +15,8 @@ _Row = tuple[str, str, str, str]
 def format_table(result: BenchResult) -> str:
     rows = _rows(result)
     compared = result.baseline is not None
-    header = ("", "Burrow", "raw llama-cpp-python" if compared else "", "ratio" if compared else "")
+    ours = "Burrow" if result.engine == "embedded" else f"Burrow ({result.engine} llama-server)"
+    header = ("", ours, "raw llama-cpp-python" if compared else "", "ratio" if compared else "")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     lines = [
         "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r))

@@ -59,6 +59,13 @@ class StateKey:
     n_ctx: int
 
 
+def state_model_key(engine: Any, model: ModelInfo) -> str:
+    """The model a state belongs to, with the engine's state format when it is not the
+    embedded one (llama-server's slot files and llama-cpp-python's differ)."""
+    fmt = getattr(engine, "state_format", None)
+    return f"{model.path}#{fmt}" if isinstance(fmt, str) and fmt else model.path
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -149,7 +156,9 @@ class StateCache:
         model = self.engine.model
         if model is None:
             return None
-        return StateKey(conversation_id, model.path, template, int(model.n_ctx))
+        return StateKey(
+            conversation_id, state_model_key(self.engine, model), template, int(model.n_ctx)
+        )
 
     def prepare(self, key: StateKey | None) -> int:
         """Before an answer for ``key`` (None: a conversation never saved): write the state of
@@ -176,7 +185,9 @@ class StateCache:
         if self.owner != key:
             return None
         model = self.engine.model
-        if model is None or model.path != key.model_path or model.n_ctx != key.n_ctx:
+        if model is None or model.n_ctx != key.n_ctx:
+            return None
+        if state_model_key(self.engine, model) != key.model_path:
             return None
         if not self.dirty:
             self._touch(key)

@@ -84,7 +84,11 @@ class ChatSession:
         self._answering = False
         self.states: StateCache | None = None
         """Instant resume: model states saved on leaving a conversation."""
-        if hasattr(engine, "save_state") and not store.incognito:
+        if (
+            hasattr(engine, "save_state")
+            and getattr(engine, "supports_state", True)
+            and not store.incognito
+        ):
             self.states = StateCache(engine, store)  # type: ignore[arg-type]
         self.delivery_interval: float | Callable[[], float] = 0.0
         """Deliver answer text at most this often (seconds, or a function asked each time):
@@ -229,6 +233,17 @@ class ChatSession:
         except Exception as exc:  # resume is an optimisation: never fail an answer for it
             self.states.last_problem = f"instant resume: {exc}"
             return 0
+
+    def use_engine(self, engine: Engine) -> None:
+        """Answer with another engine from now on (the app's engine choice): the old one's
+        state is saved first, tokens are counted by the new one."""
+        self.close()
+        self.engine = engine
+        self._counter = None
+        self.states = None
+        stateful = hasattr(engine, "save_state") and getattr(engine, "supports_state", True)
+        if stateful and not self.store.incognito:
+            self.states = StateCache(engine, self.store)  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Leaving for good (quit): save the state of the conversation the engine holds."""

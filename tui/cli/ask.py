@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from tui.chat.session import ChatSession
-    from tui.engine.client import EngineClient
+    from tui.engine.engines import AnyEngine
     from tui.settings import Settings
     from tui.store import Store
 
@@ -50,6 +50,17 @@ def register(sub: Any) -> None:
     p.add_argument("--max-tokens", type=int)
     p.add_argument("--ctx", type=int, help="context size in tokens")
     p.add_argument("--threads", type=int)
+    p.add_argument(
+        "--engine",
+        metavar="ENGINE",
+        help="embedded, local (llama-server started by Burrow) or a server URL "
+        "(default: the engine setting)",
+    )
+    p.add_argument(
+        "--trust-host",
+        action="store_true",
+        help="confirm a remote server not used before (its name is remembered)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.add_argument("--no-save", action="store_true", help="do not write to history")
     p.add_argument(
@@ -114,12 +125,18 @@ def _run(
     import sys
 
     from tui.cli.common import CliError, UsageError
-    from tui.engine.client import EngineClient, EngineError
+    from tui.engine.client import EngineError
+    from tui.engine.engines import engine_kind, make_engine
     from tui.engine.protocol import LoadParams
     from tui.store import NotFoundError, Store
 
+    try:
+        engine = make_engine(args.engine, settings, trusted=args.trust_host)
+    except EngineError as exc:
+        raise CliError(str(exc)) from exc
+    if engine_kind(engine) == "remote":
+        print(f"burrow: answering with {engine.label}", file=sys.stderr)
     store = Store.open_incognito() if args.no_save else Store.open()
-    engine = EngineClient()
     try:
         if args.continue_id is not None:
             try:
@@ -161,6 +178,7 @@ def _settings(args: argparse.Namespace, flags: dict[str, Any]) -> tuple[Path, Se
     problems in the layers are warnings on stderr."""
     import contextlib
     import sys
+    from pathlib import Path
 
     from tui.cli.common import CliError
     from tui.engine import prefs
@@ -169,15 +187,28 @@ def _settings(args: argparse.Namespace, flags: dict[str, Any]) -> tuple[Path, Se
 
     base, _ = load_settings()
     try:
-        model_path = choose_model(args.model, base.default_model, base.model_dirs)
+        model_path: Path | None = choose_model(args.model, base.default_model, base.model_dirs)
     except ModelNotFoundError as exc:
-        raise CliError(str(exc)) from exc
-    with contextlib.suppress(OSError):  # named, configured or bundled: the user's choice
-        prefs.remember_chosen(model_path)
+        if not _remote(args.engine, base) or args.model:
+            raise CliError(str(exc)) from exc
+        model_path = None  # a remote server decides the model
+    if model_path is not None:
+        with contextlib.suppress(OSError):  # named, configured or bundled: the user's choice
+            prefs.remember_chosen(model_path)
     settings, problems = layered_settings(model=model_path, flags=flags)
     for problem in problems:
         print(f"burrow: warning: {problem}", file=sys.stderr)
-    return model_path, settings
+    return model_path or Path("remote"), settings
+
+
+def _remote(choice: str | None, settings: Settings) -> bool:
+    from tui.engine.client import EngineError
+    from tui.engine.engines import resolve_kind
+
+    try:
+        return resolve_kind(choice, settings) == "remote"
+    except EngineError:
+        return False
 
 
 def _templates_and_presets(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -202,7 +233,7 @@ def _templates_and_presets(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def _session(
     args: argparse.Namespace,
-    engine: EngineClient,
+    engine: AnyEngine,
     store: Store,
     settings: Settings,
     templates: Any,

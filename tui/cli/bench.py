@@ -30,6 +30,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--model", help="model file or catalog name (default: bundled)")
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads")
     parser.add_argument("--baseline", action="store_true", help="also run the raw loop")
+    parser.add_argument(
+        "--engine",
+        choices=("embedded", "local"),
+        default="embedded",
+        help="embedded (default) or local: a llama-server Burrow starts on a Unix socket",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--ctx", type=int, default=2048, help="context size (default 2048)")
     parser.add_argument("--prompt-tokens", type=int, default=512, metavar="N")
@@ -95,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
             repeat=args.repeat,
             baseline=args.baseline,
             on_step=progress.show,
+            engine=args.engine,
         )
     except Exception as exc:  # ModelLoadError, a crashed worker or baseline
         raise CliError(f"bench failed: {exc}") from exc

@@ -95,6 +95,7 @@ def collect() -> dict[str, Any]:
             "available_bytes": memory.available_bytes(),
         },
         "engine": _engine_report(),
+        "engines": _engines_report(),
         "extra_buffer_types": _extra_bufts_report(),
         "paths": _paths_reports(),
     }
@@ -130,7 +131,14 @@ def _version(dist: str) -> str | None:
 def _engine_report() -> dict[str, Any]:
     """Whether an engine worker starts, and llama.cpp's view of the CPU from inside it."""
     from tui.engine.client import EngineClient, EngineError
+    from tui.engine.engines import embedded_available
 
+    if not embedded_available():
+        return {
+            "ok": False,
+            "error": "not installed (pip install 'burrow-chat[embedded]')",
+            "log": "",
+        }
     client = EngineClient()
     try:
         info = client.system_info()
@@ -147,6 +155,74 @@ def _engine_report() -> dict[str, Any]:
         client.shutdown()
     engine["log"] = str(client.log_path)
     return engine
+
+
+def _engines_report() -> dict[str, Any]:
+    """Each engine Burrow can use: the configured choice, the local llama-server binary and
+    its version, the remote server's URL and what the rules say of it (no request is made)."""
+    from tui.engine.engines import (
+        check_url,
+        embedded_available,
+        host_confirmed,
+        resolve_kind,
+    )
+    from tui.engine.process import EngineError
+    from tui.engine.server_process import find_llama_server, server_version
+    from tui.settings import load_settings
+
+    settings, _ = load_settings()
+    try:
+        chosen = resolve_kind(None, settings)
+    except EngineError as exc:
+        chosen = f"error: {exc}"
+    binary = find_llama_server(settings.llama_server)
+    remote: dict[str, Any] = {"url": settings.server_url or None}
+    if settings.server_url:
+        try:
+            target = check_url(
+                settings.server_url,
+                settings.server_api_key,
+                allow_plain_http=settings.allow_plain_http,
+            )
+            remote.update(
+                host=target.host,
+                encrypted=target.encrypted,
+                confirmed=host_confirmed(target.host),
+                api_key=bool(settings.server_api_key),
+            )
+        except EngineError as exc:
+            remote["error"] = str(exc)
+    return {
+        "setting": settings.engine,
+        "chosen": chosen,
+        "embedded": {"installed": embedded_available()},
+        "local": {"binary": binary, "version": server_version(binary) if binary else None},
+        "remote": remote,
+    }
+
+
+def _engine_lines(engines: dict[str, Any]) -> list[str]:
+    local, remote = engines["local"], engines["remote"]
+    lines = [f"engines: {engines['setting']} -> {engines['chosen']}"]
+    lines.append(
+        "  embedded  " + ("installed" if engines["embedded"]["installed"] else "not installed")
+    )
+    if local["binary"]:
+        lines.append(f"  local     {local['binary']}  ({local['version'] or 'version unknown'})")
+    else:
+        lines.append("  local     no llama-server (Termux: pkg install llama-cpp)")
+    if not remote["url"]:
+        lines.append("  remote    not configured (server_url)")
+    elif "error" in remote:
+        lines.append(f"  remote    REFUSED: {remote['error']}")
+    else:
+        notes = [
+            "encrypted" if remote["encrypted"] else "UNENCRYPTED",
+            "confirmed" if remote["confirmed"] else "not confirmed yet",
+            "api key set" if remote["api_key"] else "no api key",
+        ]
+        lines.append(f"  remote    {remote['host']}  ({', '.join(notes)})")
+    return lines
 
 
 def _extra_bufts_report() -> dict[str, Any]:
@@ -206,6 +282,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         lines.append(f"engine worker FAILED: {engine['error']}")
     lines.append(f"engine log {engine['log']}")
+    lines += _engine_lines(report["engines"])
     off = report["extra_buffer_types"]["off_for"]
     if off:
         lines.append("CPU extra buffer types: off for these files (crashed at first decode):")

@@ -223,6 +223,42 @@ class Settings:
         per_model=False,
     )
 
+    # ---- engines
+    engine: str = _setting(
+        "auto",
+        "engines",
+        "Which engine answers: embedded (llama.cpp inside Burrow), local (llama-server started "
+        "by Burrow, no network), remote (the server_url below); auto = embedded when installed, "
+        "else local.",
+        choices=("auto", "embedded", "local", "remote"),
+        per_model=False,
+    )
+    llama_server: str = _setting(
+        "",
+        "engines",
+        "The llama-server binary for the local engine (empty = found on PATH).",
+        per_model=False,
+    )
+    server_url: str = _setting(
+        "",
+        "engines",
+        "A llama-server of your own for the remote engine: https://HOST[:PORT], or http:// on "
+        "this device.",
+        per_model=False,
+    )
+    server_api_key: str = _setting(
+        "",
+        "engines",
+        "API key the remote server asks for (llama-server --api-key), if any.",
+        per_model=False,
+    )
+    allow_plain_http: bool = _setting(
+        False,
+        "engines",
+        "Allow http:// (unencrypted) to a server on your own network, not only on this device.",
+        per_model=False,
+    )
+
     def replace(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 

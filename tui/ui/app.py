@@ -87,8 +87,11 @@ class BurrowApp(App[int]):
         self.services.store  # noqa: B018 - opens the history now, so a problem is known
         if self.services.store_problem:
             self.notify(self.services.store_problem, title="History", severity="error", timeout=30)
+        self.services.engine  # noqa: B018 - made here, not in two threads; a host to confirm
         if self._load_model_at_start:
             self.load_model()
+        if self.services.host_to_confirm:
+            self._confirm_host(self.services.host_to_confirm)
         if not self.is_headless:
             self._quit_on_signals()
         self.call_after_refresh(self._freeze_startup_heap)
@@ -151,6 +154,8 @@ class BurrowApp(App[int]):
             return
         # The file name says more than general.name: it carries the quantization.
         label = name.removesuffix(".gguf") or info.name or name
+        if self.services.engine_kind == "remote":
+            label = info.path.rsplit("/", 1)[-1].removesuffix(".gguf") or label
         self.post_message(ModelStateChanged("ready", label, path))
 
     def on_model_state_changed(self, message: ModelStateChanged) -> None:
@@ -172,6 +177,29 @@ class BurrowApp(App[int]):
             self.post_message(ModelStateChanged("failed", "", f"restart failed: {exc}"))
             return
         self.call_from_thread(self.load_model)
+
+    def _confirm_host(self, host: str) -> None:
+        """The settings name a remote server never used before: ask, naming it; until then
+        (and after a No) the local engine answers."""
+        from tui.ui.screens.dialogs import ConfirmSheet
+        from tui.ui.screens.models_engine import confirm_host_question
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._use_remote()
+            else:
+                self.notify(f"Not using {host}: answers stay on this device.", title="Engine")
+
+        self.push_screen(ConfirmSheet(confirm_host_question(host), yes="Use it"), answered)
+
+    @work(thread=True, group="model", exclusive=True, exit_on_error=False)
+    def _use_remote(self) -> None:
+        try:
+            self.services.switch_engine("remote", trusted=True)
+        except Exception as exc:
+            self.post_message(ModelStateChanged("failed", "", str(exc)))
+            return
+        self.call_from_thread(self.load_model, "remote")
 
     # sheets ------------------------------------------------------------------------
 

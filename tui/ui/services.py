@@ -8,9 +8,10 @@ first frame does not wait for them.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tui.chat.session import ChatSession
@@ -55,14 +56,91 @@ class Services:
         self.store_problem: str | None = None
         """Why the history could not be opened (the app then chats without saving)."""
         self._sessions: list[ChatSession] = []
+        self.host_to_confirm: str | None = None
+        """A remote host the settings name that the user has not confirmed yet."""
+        self.engine_problem: str | None = None
 
     @property
     def engine(self) -> EngineClient:
         if self._engine is None:
-            from tui.engine.client import EngineClient
-
-            self._engine = EngineClient()
+            self._engine = self._configured_engine()
         return self._engine
+
+    def _configured_engine(self) -> EngineClient:
+        """The engine the settings name. A remote host not confirmed yet is not used: the
+        app starts on the local engines and asks (``host_to_confirm``)."""
+        from tui.engine.client import EngineClient, EngineError
+        from tui.engine.engines import HostNotConfirmed, make_engine
+
+        try:
+            return make_engine(None, self.settings)  # type: ignore[return-value]
+        except HostNotConfirmed as exc:
+            self.host_to_confirm = exc.host
+            self.engine_problem = str(exc)
+            with contextlib.suppress(EngineError):
+                return make_engine("auto", self.settings)  # type: ignore[return-value]
+        except EngineError as exc:
+            self.engine_problem = str(exc)
+        return EngineClient()
+
+    @property
+    def engine_kind(self) -> str:
+        """``embedded``, ``local`` or ``remote`` (a test double counts as embedded)."""
+        from tui.engine.engines import engine_kind
+
+        return engine_kind(self.engine)
+
+    def remote_marker(self) -> str:
+        """What the status line shows while a remote server answers (empty otherwise)."""
+        engine: Any = self.engine
+        if self.engine_kind != "remote":
+            return ""
+        endpoint = getattr(engine, "endpoint", None)
+        plain = endpoint is not None and not endpoint.encrypted
+        return str(engine.label) + (" (unencrypted)" if plain else "")
+
+    def engine_choices(self) -> list[str]:
+        """The engines the picker offers: embedded (installed), local (llama-server found),
+        remote (a server URL the rules allow is configured)."""
+        from tui.engine.client import EngineError
+        from tui.engine.engines import embedded_available, remote_target
+        from tui.engine.server_process import find_llama_server
+
+        choices = []
+        if embedded_available():
+            choices.append("embedded")
+        if find_llama_server(self.settings.llama_server):
+            choices.append("local")
+        if self.settings.server_url:
+            with contextlib.suppress(EngineError):
+                remote_target(None, self.settings)
+                choices.append("remote")
+        current = self.engine_kind
+        return choices if current in choices else [current, *choices]
+
+    def remote_host(self) -> str | None:
+        """The configured remote server's host, if the rules allow its URL."""
+        from tui.engine.client import EngineError
+        from tui.engine.engines import remote_target
+
+        try:
+            return remote_target(None, self.settings).host
+        except EngineError:
+            return None
+
+    def switch_engine(self, kind: str, *, trusted: bool = False) -> None:
+        """Answer with another engine from now on (blocking: the old one stops). Raises
+        ``HostNotConfirmed`` for a remote host the user has not confirmed (``trusted``
+        confirms it) and ``EngineError`` for one that cannot be used."""
+        from tui.engine.engines import make_engine
+
+        engine: Any = make_engine(kind, self.settings, trusted=trusted)
+        old, self._engine = self._engine, engine
+        for session in self._sessions:
+            session.use_engine(engine)
+        if old is not None:
+            old.shutdown()
+        self.host_to_confirm = None
 
     @property
     def store(self) -> Store:
@@ -176,13 +254,12 @@ class Services:
         """What the app loads ``path`` with. Every model the app loads is the user's choice
         (the picker, ``--model``, the configured default, the bundled one) or one chosen
         before, so it is remembered as chosen here (see :meth:`choose_model`)."""
-        import contextlib
-
         from tui.engine import prefs
         from tui.engine.protocol import LoadParams
 
-        with contextlib.suppress(OSError):  # unwritable: it is simply not remembered
-            prefs.remember_chosen(path)
+        if self.engine_kind != "remote":  # a remote server's model is not a file here
+            with contextlib.suppress(OSError):  # unwritable: it is simply not remembered
+                prefs.remember_chosen(path)
 
         values = dict(self.settings.load_params())
         values["path"] = path

@@ -201,6 +201,7 @@ class ChatScreen(ChatControls):
     def set_model_state(self, message: ModelStateChanged) -> None:
         """Called by the app whenever the engine's model changes state."""
         self._status.show_model(message.state, message.name, message.detail)
+        self._status.remote = self.services.remote_marker()
         self._status.template = self.services.template_name(self.session)
         self.model_ready = message.state == "ready"
         if message.state == "failed":

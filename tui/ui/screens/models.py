@@ -22,6 +22,7 @@ from textual.widgets.option_list import Option
 
 from tui.engine.memory import format_bytes
 from tui.ui.messages import ModelStateChanged
+from tui.ui.screens.models_engine import REMOTE_OPTION, EngineChoice
 from tui.ui.widgets.sheets import SheetScreen, TextPromptSheet
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def describe(entry: CatalogEntry) -> str:
     return " · ".join(parts)
 
 
-class ModelsScreen(SheetScreen):
+class ModelsScreen(EngineChoice, SheetScreen):
     """Pick, load and unload models; add a folder to search."""
 
     TITLE_TEXT = "Models"
@@ -79,6 +80,9 @@ class ModelsScreen(SheetScreen):
     ModelsScreen #models-progress LoadingIndicator { width: 6; height: 3; }
     ModelsScreen #models-state { height: auto; padding: 0 1; }
     ModelsScreen #models-state.-failed { color: $text-error; }
+    ModelsScreen #models-engine-row { height: 3; padding: 0 1; }
+    ModelsScreen #models-engine-row > Static { width: auto; height: 3; content-align: left middle; }
+    ModelsScreen #models-engine { width: 1fr; max-width: 40; }
     ModelsScreen .actions { grid-size: 6; }
     ModelsScreen.-narrow .actions { grid-size: 3; }
     ModelsScreen.-compact .actions { grid-size: 3; max-height: 9; }
@@ -110,6 +114,9 @@ class ModelsScreen(SheetScreen):
         # One scrolling body: a long benchmark result scrolls, the buttons stay.
         with VerticalScroll(id="models-body"):
             yield self.model_list  # first: on a short screen the models show, not the folders
+            with Horizontal(id="models-engine-row"):
+                yield Static("Engine ", markup=False)
+                yield Button(self._engine_label(), id="models-engine", action="screen.engine")
             yield self.info_text
             with self.progress_row:
                 yield LoadingIndicator()
@@ -186,6 +193,21 @@ class ModelsScreen(SheetScreen):
                     (sentence, style),
                 )
             option_list.add_option(Option(label, id=entry.path))
+        host = self.services.remote_host()
+        if host is not None:  # the configured remote server's model: one more engine
+            using = self.services.engine_kind == "remote"
+            option_list.add_option(
+                Option(
+                    Content.assemble(
+                        ("● " if using else "  ", "bold $text-success"),
+                        (f"remote: {host}", "bold $accent"),
+                        ("  in use" if using else "", "$text-success"),
+                        "\n  ",
+                        ("the model your llama-server serves there", "dim"),
+                    ),
+                    id=REMOTE_OPTION,
+                )
+            )
         if entries:
             option_list.highlighted = min(highlighted or 0, len(entries) - 1)
         where = "; ".join(str(d) for d in _search_dirs(settings.model_dirs))
@@ -205,6 +227,10 @@ class ModelsScreen(SheetScreen):
         self.action_load()
 
     def action_load(self) -> None:
+        index = self.model_list.highlighted
+        if index is not None and index == len(self.entries) and self.services.remote_host():
+            self.use_engine("remote")
+            return
         entry = self.selected()
         if entry is None:
             self.notify("Pick a model first.", severity="warning")
@@ -212,7 +238,16 @@ class ModelsScreen(SheetScreen):
         self.load(entry.path)
 
     def load(self, path: str) -> None:
-        """Load ``path`` with the app's model worker and show its progress here."""
+        """Load ``path`` with the app's model worker and show its progress here (a file
+        picked while a remote server answers goes back to a local engine)."""
+        if self.services.engine_kind == "remote":
+            local = [c for c in self.services.engine_choices() if c != "remote"]
+            if local:
+                self._switch(local[0], False, path)
+                return
+        self._load_now(path)
+
+    def _load_now(self, path: str) -> None:
         self._waiting = getattr(self.app, "model_state", None)
         name = Path(path).name
         self.progress_row.add_class("-busy")

@@ -1,4 +1,5 @@
-"""One line under the chat: model state, template, context meter, live tokens/s, incognito."""
+"""One line under the chat: model state, template, context meter, live tokens/s, incognito,
+the remote server answering."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ class StatusLine(Widget):
     dropped: reactive[int] = reactive(0)
     tokens_per_second: reactive[float | None] = reactive(None)
     incognito: reactive[bool] = reactive(False)
+    remote: reactive[str] = reactive("")
+    """``remote: HOST`` while a remote server answers: shown first, in its own colour."""
     compact: reactive[bool] = reactive(False)
 
     def show_model(self, state: str, name: str | None = None, detail: str = "") -> None:
@@ -93,6 +96,10 @@ class StatusLine(Widget):
         parts: list[str | tuple[str, str]] = []
         if self.incognito:
             parts += [("INCOGNITO", "bold $warning"), sep]
+        if self.remote:
+            unencrypted = self.remote.endswith("(unencrypted)")
+            style = "bold reverse $error" if unencrypted else "bold reverse $accent"
+            parts += [(f" {self.remote} ", style), sep]
         parts.append(self._model_part(name))
         if template:
             parts += [sep, template]
