@@ -29,8 +29,19 @@ class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     cached: list[int] = []  # noqa: RUF012 - one server per process
 
 
+class TcpServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    """With ``--port``: the stand-in for a remote server (on loopback)."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    n_ctx = 512
+    model = ""
+    slots = ""
+    cached: list[int] = []  # noqa: RUF012 - one server per process
+
+
 class Handler(BaseHTTPRequestHandler):
-    server: Server
+    server: Server | TcpServer
     protocol_version = "HTTP/1.1"
 
     def address_string(self) -> str:  # a Unix socket has no client address
@@ -150,13 +161,16 @@ def main(argv: list[str]) -> int:
             "-tb",
             "--cache-ram",
             "--slot-save-path",
+            "--port",
         )
         args[flag] = rest.pop(0) if takes_value and rest else ""
-    Server.n_ctx = int(args.get("-c", 512))
-    Server.model = args.get("-m", "")
-    Server.slots = args.get("--slot-save-path", "")
-    print(f"fake llama-server: loading model {Server.model}", file=sys.stderr, flush=True)
-    with Server(args["--host"], Handler) as server:
+    kind: Any = TcpServer if "--port" in args else Server
+    kind.n_ctx = int(args.get("-c", 512))
+    kind.model = args.get("-m", "")
+    kind.slots = args.get("--slot-save-path", "")
+    print(f"fake llama-server: loading model {kind.model}", file=sys.stderr, flush=True)
+    address = (args["--host"], int(args["--port"])) if "--port" in args else args["--host"]
+    with kind(address, Handler) as server:
         server.serve_forever()
     return 0
 

@@ -2,37 +2,72 @@
 status line while a remote llama-server answers, the confirmation that names a host the
 first time it is used, and the engine choice in the model picker.
 
-The servers are the real llama-server (on loopback TCP for "remote", a Unix socket for
-"local") on the bundled model; without the binary these tests skip (CI builds it).
+The servers are ``tests/fake_llama_server.py`` (a test double for the llama-server binary:
+on loopback TCP for "remote", on a Unix socket for "local"); what is tested is the app. The
+same engines against the real llama-server: ``test_llama_server*.py``.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from server_helpers import require_binary, tcp_server
+from server_helpers import _healthy, free_port
 from touch_helpers import tap, wait_screen
-from ui_helpers import chat, make_app, wait_for, wait_ready
+from ui_helpers import FAST, chat, make_app, wait_for, wait_ready
 
 from tui.engine.engines import host_confirmed
+from tui.settings import Settings
+from tui.ui.app import BurrowApp
 from tui.ui.screens.dialogs import ConfirmSheet
 from tui.ui.screens.models import ModelsScreen
+from tui.ui.services import Services
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.status_line import StatusLine
 
 pytestmark = pytest.mark.slow
 
+FAKE = Path(__file__).resolve().parent / "fake_llama_server.py"
 PHONE = (40, 24)
 
 
 @pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory, smollm2_path: Path) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("ui-remote") / "server.log"
-    with tcp_server(require_binary(), smollm2_path, log) as url:
-        yield url
+def server_url(smollm2_path: Path) -> Iterator[str]:
+    port = free_port()
+    argv = [sys.executable, str(FAKE), "-m", str(smollm2_path), "-c", "4096"]
+    proc = subprocess.Popen(
+        [*argv, "--host", "127.0.0.1", "--port", str(port)], stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not _healthy(port):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def fake_binary(tmp_path: Path) -> str:
+    wrapper = tmp_path / "bin" / "llama-server"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+def remote_app(model: Path, url: str) -> BurrowApp:
+    """The app whose settings choose the remote engine (``engine`` is also ``make_app``'s
+    name for an engine object)."""
+    settings = Settings().replace(**FAST, engine="remote", server_url=url)
+    return BurrowApp(Services(settings=settings, model=str(model)))
 
 
 def status_text(app: Any) -> str:
@@ -43,16 +78,18 @@ async def test_first_use_of_a_host_asks_and_then_marks_the_status_line(
     server_url: str, smollm2_path: Path
 ) -> None:
     host = server_url.removeprefix("http://")
-    app = make_app(smollm2_path, engine="remote", server_url=server_url)
+    app = remote_app(smollm2_path, server_url)
     async with app.run_test(size=PHONE) as pilot:
         sheet = await wait_screen(pilot, ConfirmSheet, "the host confirmation")
         assert host in str(sheet.query_one(".sheet--title").render())
         assert not host_confirmed(host)
         await tap(pilot, sheet.query_one("#confirm-yes"))
         await wait_for(pilot, lambda: app.services.engine_kind == "remote", 30, "remote engine")
-        await wait_ready(pilot, app)
+        marked = f"remote: {host}"
+        await wait_for(pilot, lambda: marked in status_text(app), 30, "the remote marker")
+        await wait_for(pilot, lambda: app.model_state.state == "ready", 30, "the remote model")
         assert host_confirmed(host)
-        assert f"remote: {host}" in status_text(app)
+        assert marked in status_text(app)
         # an answer from the server, asked by tap
         chat(app).query_one(Composer).insert("Say hi.")
         await pilot.click("#send")
@@ -68,7 +105,7 @@ async def test_first_use_of_a_host_asks_and_then_marks_the_status_line(
 
 async def test_saying_no_keeps_answers_on_the_device(server_url: str, smollm2_path: Path) -> None:
     host = server_url.removeprefix("http://")
-    app = make_app(smollm2_path, engine="remote", server_url=server_url)
+    app = remote_app(smollm2_path, server_url)
     async with app.run_test(size=PHONE) as pilot:
         sheet = await wait_screen(pilot, ConfirmSheet, "the host confirmation")
         await tap(pilot, sheet.query_one("#confirm-no"))
@@ -79,9 +116,9 @@ async def test_saying_no_keeps_answers_on_the_device(server_url: str, smollm2_pa
 
 
 async def test_engine_choice_in_the_picker_by_tap(
-    server_url: str, smollm2_path: Path, monkeypatch: pytest.MonkeyPatch
+    server_url: str, smollm2_path: Path, monkeypatch: pytest.MonkeyPatch, fake_binary: str
 ) -> None:
-    monkeypatch.setenv("BURROW_LLAMA_SERVER", require_binary())
+    monkeypatch.setenv("BURROW_LLAMA_SERVER", fake_binary)
     host = server_url.removeprefix("http://")
     app = make_app(smollm2_path, server_url=server_url)
     async with app.run_test(size=PHONE) as pilot:

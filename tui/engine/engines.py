@@ -70,7 +70,9 @@ class RemoteTarget:
     @property
     def marker(self) -> str:
         """The status line's text for it."""
-        return f"remote: {self.host}" + ("" if self.encrypted else " (unencrypted)")
+        return f"remote: {self.host}" + (
+            " (unencrypted)" if self.endpoint.unencrypted_network else ""
+        )
 
 
 def check_url(url: str, api_key: str = "", *, allow_plain_http: bool = False) -> RemoteTarget:

@@ -129,6 +129,13 @@ class Endpoint:
     def encrypted(self) -> bool:
         return self.socket_path is None and self.scheme == "https"
 
+    @property
+    def unencrypted_network(self) -> bool:
+        """Plain http to another machine (loopback never leaves this device)."""
+        return (
+            self.socket_path is None and self.scheme == "http" and not is_loopback_host(self.host)
+        )
+
     def connection(self, timeout: float) -> http.client.HTTPConnection:
         if self.socket_path is not None:
             return UnixHTTPConnection(self.socket_path, timeout=timeout)

@@ -96,7 +96,7 @@ class Services:
         if self.engine_kind != "remote":
             return ""
         endpoint = getattr(engine, "endpoint", None)
-        plain = endpoint is not None and not endpoint.encrypted
+        plain = endpoint is not None and endpoint.unencrypted_network
         return str(engine.label) + (" (unencrypted)" if plain else "")
 
     def engine_choices(self) -> list[str]:

@@ -66,7 +66,10 @@ class EngineChoice:
 
         host = self.services.remote_host() if kind == "remote" else None
         if host is None or host_confirmed(host):
-            self._switch(kind, False, self.loaded_path())
+            # The model moves along; a remote server's model is not a file here (None: the
+            # start-up choice loads).
+            local = self.services.engine_kind != "remote"
+            self._switch(kind, False, self.loaded_path() if local else None)
             return
         from tui.ui.screens.dialogs import ConfirmSheet
 
