@@ -15,7 +15,7 @@ def answer_started(screen: ChatScreen) -> None:
     """The question is saved; after a crash, the engine restarted for it: show the model."""
     screen.unsent = None
     if screen._banner.display:  # only a crash banner can be up while an answer starts
-        screen.set_model_state(screen.app.model_state)  # type: ignore[attr-defined]
+        screen.set_model_state(screen.app.model_state)
 
 
 def answer_worker_failed(screen: ChatScreen, error: BaseException | None) -> None:

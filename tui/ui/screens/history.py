@@ -26,7 +26,8 @@ from tui import paths
 from tui.ui.screens.conversation_actions import ConversationActions
 from tui.ui.screens.dialogs import MessageActionsSheet
 from tui.ui.screens.history_import import ImportSheet
-from tui.ui.widgets.history_results import END, START, HistoryResults, Row
+from tui.ui.widgets.history_results import END, START, HistoryResults
+from tui.ui.widgets.row_list import Row
 from tui.ui.widgets.sheets import SheetScreen, TextPromptSheet
 
 if TYPE_CHECKING:

@@ -41,6 +41,8 @@ from tui.ui.screens.template_text import (
 from tui.ui.widgets.sheets import SheetScreen
 
 if TYPE_CHECKING:
+    from tui.chat.presets import Preset
+    from tui.chat.templates import Template
     from tui.ui.services import Services
 
 
@@ -132,7 +134,7 @@ class TemplatesScreen(SheetScreen):
         self.tabs = TabbedContent(id="tabs")
         self.pick_template: Select[str] = Select(
             self._template_options(),
-            value=session.template_name if session else Select.BLANK,
+            value=session.template_name if session else Select.NULL,
             allow_blank=session is None,
             id="pick-template",
         )
@@ -276,6 +278,7 @@ class TemplatesScreen(SheetScreen):
 
     def validate(self) -> bool:
         text = self.editor.text
+        parsed: Template | Preset | None
         if self.kind == "template":
             parsed, problems = parse_template_text(text, "editor.toml")
         else:
