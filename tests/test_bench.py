@@ -299,3 +299,30 @@ def test_startup_bench(capsys: pytest.CaptureFixture[str]) -> None:
     assert result["first_frame_seconds"] > 0
     assert result["core_import_seconds"] is not None
     assert "first_frame_ratio_vs_minimal_textual" in result
+
+
+@pytest.mark.slow
+def test_engines_bench(
+    smollm2_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """bench/engines.py runs both engines and reports local ÷ embedded (here against the
+    stand-in llama-server of tests/fake_llama_server.py when no real one is built)."""
+    from server_helpers import find_binary
+
+    binary = find_binary()
+    if binary is None:
+        fake = Path(__file__).resolve().parent / "fake_llama_server.py"
+        wrapper = tmp_path / "llama-server"
+        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{fake}" "$@"\n')
+        wrapper.chmod(0o755)
+        binary = str(wrapper)
+    monkeypatch.setenv("BURROW_LLAMA_SERVER", binary)
+    engines = bench_module("engines")
+    argv = ["--ctx", "256", "--prompt-tokens", "48", "--gen-tokens", "8", "--rounds", "1"]
+    result = run_json(capsys, engines.main, argv)
+    assert set(result["generation_tps"]) == {"embedded", "local"}
+    assert result["generation_tps_ratio"] is not None
+    assert len(result["runs"]["local"]) == len(result["runs"]["embedded"]) == 1

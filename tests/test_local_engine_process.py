@@ -146,3 +146,39 @@ def test_burrow_ask_engine_local(
     result = json.loads(out)
     assert result["status"] == "done" and result["answer"] == "abcdef"
     assert result["stats"]["completion_tokens"] == 6
+
+
+def test_burrow_bench_engine_local(
+    fake_binary: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    smollm2_path: Path,
+) -> None:
+    """The plumbing of ``burrow bench --engine local`` (the figures of a stand-in server mean
+    nothing; docs/performance.md has the real ones)."""
+    monkeypatch.setenv("BURROW_LLAMA_SERVER", fake_binary)
+    argv = [
+        "bench",
+        "--engine",
+        "local",
+        "--model",
+        str(smollm2_path),
+        "--threads",
+        "2",
+        "--ctx",
+        "256",
+        "--prompt-tokens",
+        "48",
+        "--gen-tokens",
+        "8",
+        "--repeat",
+        "1",
+        "--json",
+        "--no-save",
+    ]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["engine"] == "local"
+    assert result["generated_tokens"] == 8 and result["generation_tps"] > 0
+    assert result["worker_peak_rss_bytes"] > 0  # llama-server's own peak
+    assert "llama-server" in (result["device"]["llama_cpp_system_info"] or "")
