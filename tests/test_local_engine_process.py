@@ -182,3 +182,23 @@ def test_burrow_bench_engine_local(
     assert result["generated_tokens"] == 8 and result["generation_tps"] > 0
     assert result["worker_peak_rss_bytes"] > 0  # llama-server's own peak
     assert "llama-server" in (result["device"]["llama_cpp_system_info"] or "")
+
+
+def test_burrow_doctor_reports_each_engine(
+    fake_binary: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BURROW_LLAMA_SERVER", fake_binary)
+    assert main(["config", "set", "server_url", "http://llm.example.org"]) == 0
+    capsys.readouterr()
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "engines: auto -> embedded" in out
+    assert "embedded  installed" in out
+    assert f"local     {fake_binary}" in out
+    assert "remote    REFUSED: http://llm.example.org: plain http:// to a public address" in out
+    assert main(["config", "set", "server_url", "https://llm.example.org:8443"]) == 0
+    capsys.readouterr()
+    assert main(["doctor", "--json"]) == 0
+    remote = json.loads(capsys.readouterr().out)["engines"]["remote"]
+    assert remote["host"] == "llm.example.org:8443" and remote["encrypted"] is True
+    assert remote["confirmed"] is False and remote["api_key"] is False
