@@ -22,7 +22,7 @@ from touch_helpers import tap, wait_screen
 from ui_helpers import FAST, chat, make_app, wait_for, wait_ready
 
 from tui.engine.engines import host_confirmed
-from tui.settings import Settings
+from tui.settings import Settings, load_settings
 from tui.ui.app import BurrowApp
 from tui.ui.screens.dialogs import ConfirmSheet
 from tui.ui.screens.models import ModelsScreen
@@ -134,6 +134,7 @@ async def test_engine_choice_in_the_picker_by_tap(
         await wait_for(pilot, lambda: app.services.engine_kind == "local", 30, "local engine")
         await wait_for(pilot, lambda: app.services.engine.model is not None, 60, "reload")
         assert str(screen.query_one("#models-engine").label) == "local"  # type: ignore[attr-defined]
+        assert load_settings()[0].engine == "local"  # kept for the next start
         # local -> remote: asks first, naming the host
         await tap(pilot, screen.query_one("#models-engine"))
         sheet = await wait_screen(pilot, ConfirmSheet, "the host confirmation")

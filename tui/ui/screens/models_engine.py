@@ -88,6 +88,13 @@ class EngineChoice:
         except Exception as exc:  # a refused URL, no binary: shown, never raised
             self.app.call_from_thread(self.notify, str(exc), title="Engine", severity="error")
             return
+        from tui.settings import SettingsError, set_config_value
+
+        try:  # the choice stays for the next start
+            set_config_value("engine", kind)
+            self.services.set_settings(self.services.settings.replace(engine=kind))
+        except (SettingsError, OSError) as exc:
+            self.app.call_from_thread(self.notify, f"Used now but not saved: {exc}")
         self.app.call_from_thread(self._switched, path)
 
     def _switched(self, path: str | None) -> None:
