@@ -199,15 +199,15 @@ class ServerGeneration:
                 "payload",
             )
         now = time.perf_counter()
-        if content or not event.get("stop"):
+        pieces = event.get("tokens")
+        count = len(pieces) if isinstance(pieces, list) else 0
+        if content or count:  # not a prompt-progress event nor the empty last one
+            count = count or 1
             self.last_at = now
             if self.first_at is None:
                 self.first_at = now
-            pieces = event.get("tokens")
-            count = len(pieces) if isinstance(pieces, list) and pieces else 1
-            if content or pieces:
-                self.completion += count
-                self.pending_tokens += count
+            self.completion += count
+            self.pending_tokens += count
             self.text += content
             self.pending += content
             if now - self.sent_at >= self.send_every or self.sent_at == 0.0:
