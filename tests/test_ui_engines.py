@@ -144,7 +144,7 @@ async def test_engine_choice_in_the_picker_by_tap(
         await wait_for(pilot, lambda: app.services.engine.model is not None, 60, "the model")
         await wait_screen(pilot, ModelsScreen)
         assert str(screen.query_one("#models-engine").label) == f"remote: {host}"  # type: ignore[attr-defined]
-        # remote -> embedded: no question for a local engine
-        await tap(pilot, screen.query_one("#models-engine"))
+        # remote -> embedded: no question for a local engine (by key this time)
+        await pilot.press("ctrl+e")
         await wait_for(pilot, lambda: app.services.engine_kind == "embedded", 30, "embedded")
         await wait_for(pilot, lambda: app.services.engine.model is not None, 60, "reload")

@@ -94,6 +94,7 @@ class ModelsScreen(EngineChoice, SheetScreen):
         Binding("ctrl+r", "rescan", "Rescan"),
         Binding("ctrl+b", "benchmark", "Benchmark"),
         Binding("ctrl+n", "add_folder", "Add folder", show=False),
+        Binding("ctrl+e", "engine", "Engine", show=False),
     ]
 
     def __init__(self, services: Services) -> None:
@@ -396,6 +397,11 @@ class ModelsScreen(EngineChoice, SheetScreen):
         yield SystemCommand("Unload model", "Free its memory (ctrl+u)", self.action_unload)
         yield SystemCommand("Rescan models", "Look for models again (ctrl+r)", self.action_rescan)
         yield SystemCommand("Add model folder", "Search another folder", self.action_add_folder)
+        yield SystemCommand(
+            "Next engine",
+            "Load the model with the next engine: embedded, local llama-server, remote (ctrl+e)",
+            self.action_engine,
+        )
         yield SystemCommand(
             "Benchmark model",
             "Measure load, prompt and generation speed of the highlighted model (ctrl+b)",
