@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from server_helpers import _healthy, free_port
-from touch_helpers import tap, wait_screen
+from touch_helpers import tap, tap_text, wait_screen
 from ui_helpers import FAST, chat, make_app, wait_for, wait_ready
 
 from tui.engine.engines import host_confirmed
@@ -148,3 +148,30 @@ async def test_engine_choice_in_the_picker_by_tap(
         await pilot.press("ctrl+e")
         await wait_for(pilot, lambda: app.services.engine_kind == "embedded", 30, "embedded")
         await wait_for(pilot, lambda: app.services.engine.model is not None, 60, "reload")
+
+
+async def test_the_remote_server_is_listed_with_the_models_and_tapped(
+    server_url: str, smollm2_path: Path
+) -> None:
+    """The picker lists the models of every configured engine: the files here, and the
+    remote server's; tapping that row asks (naming the host) and then answers there."""
+    host = server_url.removeprefix("http://")
+    app = make_app(smollm2_path, server_url=server_url)
+    async with app.run_test(size=PHONE) as pilot:
+        await wait_ready(pilot, app)
+        await app.run_action("open_models")
+        screen: ModelsScreen = await wait_screen(pilot, ModelsScreen)
+        await wait_for(pilot, lambda: screen.scans >= 1, 30, "the model list")
+        options = screen.query_one("#models-list")
+        row = len(screen.entries)  # the remote server comes after the files
+        assert f"remote: {host}" in str(options.get_option_at_index(row).prompt)  # type: ignore[attr-defined]
+        options.scroll_visible()
+        options.highlighted = row  # type: ignore[attr-defined]
+        await pilot.pause()
+        await tap_text(pilot, f"remote: {host}")
+        sheet = await wait_screen(pilot, ConfirmSheet, "the host confirmation")
+        assert host in str(sheet.query_one(".sheet--title").render())
+        await tap(pilot, sheet.query_one("#confirm-yes"))
+        await wait_for(pilot, lambda: app.services.engine_kind == "remote", 30, "remote")
+        await wait_for(pilot, lambda: app.services.engine.model is not None, 30, "the model")
+        assert app.services.engine.model.path == f"{host}/{smollm2_path}"  # type: ignore[union-attr]
