@@ -46,6 +46,10 @@ class MisbehavingServer(ThreadingHTTPServer):
         self.api_key = api_key
         self.props: dict[str, Any] = PROPS
         self.release = threading.Event()
+        self.connections = 0
+        self.hang_up_silently = False
+        """Close each connection after its answer without saying so (as a server that
+        restarted, or dropped idle connections, does to a kept-alive one)."""
         self.held_to_the_end = False
         """A "slow" answer's handler waited until released or timed out (its client never
         went away)."""
@@ -62,6 +66,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        self.server.connections += 1
+
     def _json(self, status: int, body: Any) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
@@ -69,6 +77,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+        if self.server.hang_up_silently:
+            self.close_connection = True
 
     def _authorized(self) -> bool:
         key = self.server.api_key
@@ -264,3 +274,21 @@ def test_api_key(serve: Any) -> None:
         remote(server.url, "wrong")
     with pytest.raises(ModelLoadError, match="refused the API key"):
         remote(server.url)
+
+
+def test_requests_share_a_kept_alive_connection(serve: Any) -> None:
+    """A far server costs a TLS handshake per connection: the small requests (health, props,
+    models, tokenize) share one; the streamed answer has its own."""
+    server = serve("ok")
+    client = remote(server.url)
+    for _ in range(3):
+        assert isinstance(answer(client)[-1], Finished)
+    assert server.connections == 1 + 3
+
+
+def test_a_kept_connection_the_server_closed_is_replaced(serve: Any) -> None:
+    server = serve("ok")
+    client = remote(server.url)
+    server.hang_up_silently = True
+    assert client.tokenize("ab") == [97 % 100, 98 % 100]
+    assert client.tokenize("cd") == [99, 0]

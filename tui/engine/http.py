@@ -215,19 +215,72 @@ def _error_from_response(endpoint: Endpoint, status: int, raw: bytes) -> ServerE
     )
 
 
+_idle = threading.local()
+"""Per thread: one kept-alive connection per TCP endpoint (a remote server over the internet
+would otherwise cost a TLS handshake per /tokenize call). Unix sockets connect for free."""
+
+
+def _pooled(endpoint: Endpoint) -> dict[Endpoint, http.client.HTTPConnection]:
+    pool = getattr(_idle, "pool", None)
+    if pool is None:
+        pool = _idle.pool = {}
+    return pool  # type: ignore[no-any-return]
+
+
+def _exchange(
+    endpoint: Endpoint, method: str, path: str, body: Any, timeout: float
+) -> tuple[int, bytes]:
+    """``(status, raw body)``, on a kept-alive connection when there is one (retried once on
+    a fresh one if the server closed it meanwhile)."""
+    if endpoint.is_unix:
+        conn, response, _ = _open(endpoint, method, path, body, timeout)
+        try:
+            return response.status, response.read()
+        except BaseException as exc:
+            raise _transport_error(endpoint, exc) from exc
+        finally:
+            conn.close()
+    pool = _pooled(endpoint)
+    kept = pool.pop(endpoint, None)
+    data = None if body is None else json.dumps(body).encode("utf-8")
+    attempts: list[http.client.HTTPConnection | None] = [kept, None] if kept else [None]
+    for candidate in attempts:
+        fresh = candidate is None
+        conn = candidate if candidate is not None else endpoint.connection(timeout)
+        try:
+            if conn.sock is not None:
+                conn.sock.settimeout(timeout)
+            conn.request(
+                method,
+                endpoint.base_path + path,
+                body=data,
+                headers=endpoint.headers(data is not None),
+            )
+            response = conn.getresponse()
+            raw = response.read()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+            conn.close()
+            if fresh:
+                raise _transport_error(endpoint, exc) from exc
+            continue  # the kept connection had been closed by the server: a new one
+        except BaseException as exc:
+            conn.close()
+            raise _transport_error(endpoint, exc) from exc
+        if response.will_close:
+            conn.close()
+        else:
+            pool[endpoint] = conn
+        return response.status, raw
+    raise ServerError(f"llama-server at {endpoint.label} closed the connection", "dropped")
+
+
 def request_json(
     endpoint: Endpoint, method: str, path: str, body: Any = None, *, timeout: float = 30.0
 ) -> Any:
     """One request, its JSON answer. Raises :class:`ServerError`."""
-    conn, response, _ = _open(endpoint, method, path, body, timeout)
-    try:
-        raw = response.read()
-    except BaseException as exc:
-        raise _transport_error(endpoint, exc) from exc
-    finally:
-        conn.close()
-    if response.status >= 400:
-        raise _error_from_response(endpoint, response.status, raw)
+    status, raw = _exchange(endpoint, method, path, body, timeout)
+    if status >= 400:
+        raise _error_from_response(endpoint, status, raw)
     try:
         return json.loads(raw)
     except ValueError:
