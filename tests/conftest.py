@@ -48,3 +48,16 @@ def tiny_synthetic_path(tmp_path_factory: pytest.TempPathFactory, smollm2_path: 
 
     out = tmp_path_factory.mktemp("synthetic") / "tiny-q4_0.gguf"
     return write_synthetic(out, "tiny", "q4_0", tokenizer=smollm2_path)
+
+
+@pytest.fixture(scope="session")
+def thinking_model_path(tmp_path_factory: pytest.TempPathFactory, smollm2_path: Path) -> Path:
+    """SmolLM2 with NVIDIA Nemotron-3-Nano's published chat template: ChatML markup (which
+    SmolLM2 knows), a thinking switch (``enable_thinking``) and a generation prompt that
+    opens ``<think>``, so the real model's answer is written inside a think block."""
+    from gguf_helpers import with_chat_template
+
+    template = Path(__file__).resolve().parent / "chat_templates"
+    source = (template / "NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.jinja").read_text(encoding="utf-8")
+    out = tmp_path_factory.mktemp("thinking") / "smollm2-nemotron-template.gguf"
+    return with_chat_template(smollm2_path, out, source)

@@ -21,6 +21,7 @@ from tui.chat.events import (
     SessionError,
     SessionEvent,
 )
+from tui.chat.reasoning import BLOCKS, ThoughtTracker, opened_block
 from tui.chat.resume import engine_used
 from tui.chat.templates import TemplateError
 from tui.engine.protocol import Failed, Finished, ModelInfo, SamplingParams, TextChunk
@@ -28,6 +29,8 @@ from tui.store import Message, StoreError, StreamWriter
 
 if TYPE_CHECKING:
     from tui.chat.session import ChatSession
+
+Parts = list[tuple[str, bool]]
 
 
 #: The id a question has while it is fitted, before it is saved.
@@ -142,13 +145,32 @@ class AnswerRun:
                 with contextlib.suppress(StoreError):
                     writer.finish("cancelled", {"stop_reason": "cancelled"})
 
+    def _prompt_and_thoughts(self, fit: ContextFit) -> tuple[Parts, ThoughtTracker]:
+        """The prompt's parts (with the answer being continued) and the tracker that tells
+        the model's thinking from its answer."""
+        parts = list(fit.prompt.parts)
+        opened = opened_block(fit.prompt.text)
+        old = self.continuing
+        if old is None:
+            return parts, ThoughtTracker(opened)
+        if old.content:
+            # Past its thinking already: the rest is answer.
+            parts.append((old.content, False))
+            return parts, ThoughtTracker(detect=False)
+        if old.reasoning:
+            # Stopped while thinking: think on, inside the same block.
+            block = opened or BLOCKS[0]
+            if opened is None:
+                parts.append((block[0], True))
+            parts.append((old.reasoning, False))
+            return parts, ThoughtTracker(block)
+        return parts, ThoughtTracker(opened)
+
     async def _stream(
         self, writer: StreamWriter, fit: ContextFit, model: ModelInfo
     ) -> AsyncIterator[SessionEvent]:
         prompt = fit.prompt
-        parts = list(prompt.parts)
-        if self.continuing is not None and self.continuing.content:
-            parts.append((self.continuing.content, False))
+        parts, thoughts = self._prompt_and_thoughts(fit)
         stream = self.session.engine.agenerate(
             parts,
             self._sampling(fit),
@@ -157,17 +179,29 @@ class AnswerRun:
         )
         async for event in stream:
             if isinstance(event, TextChunk):
-                writer.append(event.text)
-                yield AnswerChunk(event.text, event.tokens)
+                split = thoughts.feed(event.text, event.tokens)
+                writer.append(split.answer, split.reasoning)
+                yield AnswerChunk(
+                    split.answer, event.tokens, split.reasoning, thoughts.thinking, thoughts.tokens
+                )
             elif isinstance(event, Finished):
-                yield self._finished(writer, fit, model, event)
+                rest = thoughts.finish()
+                writer.append(rest.answer, rest.reasoning)
+                yield await self._finished(writer, fit, model, event, thoughts)
             elif isinstance(event, Failed):
+                rest = thoughts.finish()
+                writer.append(rest.answer, rest.reasoning)
                 engine_used(self.session.engine, None)
                 writer.finish("error", {"error": event.error, "kind": event.kind})
                 yield AnswerFailed(writer.message_id, event.error, event.kind == "crash")
 
-    def _finished(
-        self, writer: StreamWriter, fit: ContextFit, model: ModelInfo, event: Finished
+    async def _finished(
+        self,
+        writer: StreamWriter,
+        fit: ContextFit,
+        model: ModelInfo,
+        event: Finished,
+        thoughts: ThoughtTracker,
     ) -> AnswerFinished:
         status: Literal["done", "cancelled"] = (
             "cancelled" if event.stats.stop_reason == "cancelled" else "done"
@@ -176,6 +210,24 @@ class AnswerRun:
         stats["model"] = model.name or model.path
         stats["template"] = fit.prompt.template_name
         stats["dropped_messages"] = fit.dropped_messages
+        reasoning = writer.reasoning
+        tokens, seconds = 0, 0.0
+        if reasoning:
+            tokens = await asyncio.to_thread(self._count_tokens, reasoning, thoughts.tokens)
+            seconds = thoughts.seconds
+            if self.continuing is not None:
+                seconds += float(self.continuing.stats.get("reasoning_seconds") or 0.0)
+            stats["reasoning_tokens"] = tokens
+            stats["reasoning_seconds"] = round(seconds, 2)
         message = writer.finish(status, stats)
         engine_used(self.session.engine, self.session.state_key(), self.session.store)
-        return AnswerFinished(writer.message_id, message.content, status, event.stats)
+        return AnswerFinished(
+            writer.message_id, message.content, status, event.stats, reasoning, tokens, seconds
+        )
+
+    def _count_tokens(self, text: str, estimate: int) -> int:
+        """The exact token count of the thinking (the streamed count is an estimate)."""
+        try:
+            return len(self.session.engine.tokenize(text, special=False, add_bos=False))
+        except Exception:  # counting is for show: never fail a finished answer for it
+            return estimate

@@ -60,8 +60,15 @@ class AnswerStarted:
 @dataclass(frozen=True)
 class AnswerChunk:
     text: str
+    """More of the answer (a reasoning model's thinking is in ``reasoning``, never here)."""
     tokens: int = 1
-    """Generated tokens in ``text`` (pieces come merged when the session paces text)."""
+    """Generated tokens in this piece (pieces come merged when the session paces text)."""
+    reasoning: str = ""
+    """More of the model's thinking."""
+    thinking: bool = False
+    """The model is inside its reasoning block now."""
+    reasoning_tokens: int = 0
+    """Tokens of thinking so far (an estimate while streaming)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,10 @@ class AnswerFinished:
     status: str
     """``done`` or ``cancelled``."""
     stats: GenerationStats
+    reasoning: str = ""
+    """The model's thinking before the answer, stored apart from it."""
+    reasoning_tokens: int = 0
+    reasoning_seconds: float = 0.0
 
 
 @dataclass(frozen=True)

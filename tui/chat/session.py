@@ -44,6 +44,9 @@ from tui.engine.protocol import (
 from tui.settings import Settings
 from tui.store import Conversation, Message, Store
 
+THINKING_VARIABLE = "enable_thinking"
+"""The template variable of the thinking switch (Qwen3, SmolLM3, DeepSeek, Gemma 4...)."""
+
 #: Settings a conversation keeps as its own, so it reopens with them.
 CONVERSATION_KEYS: tuple[str, ...] = tuple(
     f.name
@@ -278,8 +281,25 @@ class ChatSession:
             items.append(PromptMessage(message.role, message.content))
         return items
 
+    def thinking_switch(self) -> bool:
+        """Whether the conversation's template takes ``enable_thinking`` (the model's own
+        template, when it mentions the switch); the settings sheet hides the row otherwise."""
+        model = self.engine.model
+        template = self.templates.get(self.template_name)
+        if model is None or template is None or not template.is_auto:
+            return False
+        return THINKING_VARIABLE in (model.chat_template or "")
+
+    def template_variables(self) -> dict[str, Any]:
+        """Extra Jinja variables: ``enable_thinking`` unless the setting is ``auto``."""
+        thinking = self.settings.thinking
+        if thinking == "auto":
+            return {}
+        return {THINKING_VARIABLE: thinking == "on"}
+
     def _render_kwargs(self, model: ModelInfo) -> dict[str, Any]:
         return {
+            "variables": self.template_variables(),
             "chat_template_source": model.chat_template,
             "bos_token": model.bos_token or "",
             "eos_token": model.eos_token or "",

@@ -25,6 +25,7 @@ _SETTING_FLAGS = {
     "max_tokens": "max_tokens",
     "ctx": "n_ctx",
     "threads": "n_threads",
+    "thinking": "thinking",
 }
 
 
@@ -60,6 +61,20 @@ def register(sub: Any) -> None:
         "--trust-host",
         action="store_true",
         help="confirm a remote server not used before (its name is remembered)",
+    )
+    p.add_argument(
+        "--think",
+        dest="thinking",
+        action="store_const",
+        const="on",
+        help="let the model think before answering (templates with a thinking switch)",
+    )
+    p.add_argument(
+        "--no-think",
+        dest="thinking",
+        action="store_const",
+        const="off",
+        help="ask the model to answer without thinking (templates with a thinking switch)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.add_argument("--no-save", action="store_true", help="do not write to history")
@@ -256,6 +271,14 @@ def _session(
         session.new_conversation(
             template=args.template, system_prompt=args.system, preset=args.preset
         )
+    if args.thinking is not None and not session.thinking_switch():
+        import sys
+
+        option = "--think" if args.thinking == "on" else "--no-think"
+        print(
+            f"burrow: warning: {option} ignored: the model's chat template has no thinking switch",
+            file=sys.stderr,
+        )
     return session
 
 
@@ -286,6 +309,15 @@ def _ask(args: argparse.Namespace, session: ChatSession) -> dict[str, Any]:
                     sys.stdout.flush()
             elif isinstance(event, AnswerFinished):
                 result["answer"] = event.text
+                if event.reasoning:
+                    # Thinking is not the answer: kept apart, summed up on stderr.
+                    result["reasoning"] = event.reasoning
+                    if not args.json:
+                        print(
+                            f"\nburrow: thought for {event.reasoning_seconds:.0f} s, "
+                            f"{event.reasoning_tokens} tokens",
+                            file=sys.stderr,
+                        )
                 result["status"] = event.status
                 result["stats"] = event.stats.to_dict()
             elif isinstance(event, AnswerFailed):
@@ -310,6 +342,7 @@ def _print_result(
     print_json(
         {
             "answer": result.get("answer", ""),
+            "reasoning": result.get("reasoning", ""),
             "status": result.get("status"),
             "stats": result.get("stats"),
             "context": result.get("context"),

@@ -43,6 +43,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--all", action="store_true", help="every conversation, one file")
     p.add_argument("--format", choices=("md", "json"), default="md")
     p.add_argument("--out", help="folder to write into (default: Burrow's exports folder)")
+    p.add_argument(
+        "--with-thinking",
+        action="store_true",
+        help="keep reasoning models' thinking (left out by default)",
+    )
     p.set_defaults(func=run, action=_export)
 
     p = sub.add_parser("import", help="import a JSON export (nothing is duplicated)")
@@ -184,7 +189,8 @@ def _export(store: Store, args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser() if args.out else None
     if out is not None and out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is not a folder")
-    path = export(store, None if args.all else [args.id], args.format, out)
+    ids = None if args.all else [args.id]
+    path = export(store, ids, args.format, out, reasoning=args.with_thinking)
     print(path)
     return 0
 

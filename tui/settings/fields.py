@@ -146,6 +146,14 @@ class Settings:
         "sampling",
         "Extra stop strings, added to the ones the prompt template defines.",
     )
+    thinking: str = _setting(
+        "auto",
+        "sampling",
+        "For models whose chat template has a thinking switch (enable_thinking): on lets the "
+        "model think before it answers, off asks for the answer at once, auto keeps the "
+        "template's own default.",
+        choices=("auto", "on", "off"),
+    )
 
     # ---- runtime (used when a model is loaded)
     n_ctx: int = _setting(

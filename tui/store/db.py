@@ -186,7 +186,14 @@ _V2: Sequence[str] = (
     "CREATE INDEX kv_states_lru ON kv_states(last_used)",
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2)
+_V3: Sequence[str] = (
+    # A reasoning model's thinking, kept apart from its answer: not sent back to the model,
+    # not indexed for search (the FTS triggers watch ``content`` only), left out of exports
+    # unless asked for.
+    "ALTER TABLE messages ADD COLUMN reasoning TEXT NOT NULL DEFAULT ''",
+)
+
+MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -34,7 +34,26 @@ def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="seconds")
 
 
-def conversation_to_dict(store: Store, conversation: Conversation) -> dict[str, Any]:
+def _message_dict(m: Message, parent_uid: str | None, reasoning: bool) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "uid": m.uid,
+        "parent_uid": parent_uid,
+        "role": m.role,
+        "content": m.content,
+        "created_at": m.created_at,
+        "status": m.status,
+        "model": m.model,
+        "stats": m.stats,
+    }
+    if reasoning and m.reasoning:
+        item["reasoning"] = m.reasoning
+    return item
+
+
+def conversation_to_dict(
+    store: Store, conversation: Conversation, *, reasoning: bool = False
+) -> dict[str, Any]:
+    """A conversation as JSON data; a model's reasoning only with ``reasoning``."""
     by_id = {m.id: m for m in store.messages(conversation.id)}
     leaf = by_id.get(conversation.active_leaf_id) if conversation.active_leaf_id else None
     return {
@@ -50,28 +69,20 @@ def conversation_to_dict(store: Store, conversation: Conversation) -> dict[str, 
         "tag": conversation.tag,
         "active_leaf_uid": leaf.uid if leaf else None,
         "messages": [
-            {
-                "uid": m.uid,
-                "parent_uid": by_id[m.parent_id].uid if m.parent_id in by_id else None,
-                "role": m.role,
-                "content": m.content,
-                "created_at": m.created_at,
-                "status": m.status,
-                "model": m.model,
-                "stats": m.stats,
-            }
+            _message_dict(m, by_id[m.parent_id].uid if m.parent_id in by_id else None, reasoning)
             for m in by_id.values()
         ],
     }
 
 
-def to_json(store: Store, conversation_ids: Iterable[int]) -> str:
+def to_json(store: Store, conversation_ids: Iterable[int], *, reasoning: bool = False) -> str:
     document = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "exported_at": time.time(),
         "conversations": [
-            conversation_to_dict(store, store.get_conversation(i)) for i in conversation_ids
+            conversation_to_dict(store, store.get_conversation(i), reasoning=reasoning)
+            for i in conversation_ids
         ],
     }
     # C0 controls are escaped by json; DEL and C1 too, so `cat` of the file is harmless.
@@ -100,8 +111,11 @@ def _stats_line(message: Message) -> str:
     return ", ".join(bits)
 
 
-def conversation_to_markdown(store: Store, conversation: Conversation) -> str:
-    """The shown path of a conversation, with its model and settings in a header.
+def conversation_to_markdown(
+    store: Store, conversation: Conversation, *, reasoning: bool = False
+) -> str:
+    """The shown path of a conversation, with its model and settings in a header (and a
+    model's reasoning, quoted above its answer, with ``reasoning``).
 
     For people: printed by ``burrow history show`` and read with ``cat``, so every control
     character of the stored text is shown visibly (``^[``) instead of acting on the terminal.
@@ -127,12 +141,18 @@ def conversation_to_markdown(store: Store, conversation: Conversation) -> str:
         stats = _stats_line(message) if message.role == "assistant" else ""
         if stats:
             lines += [f"*{one_line(stats)}*", ""]
+        if reasoning and message.reasoning:
+            thought = terminal_text(message.reasoning).splitlines() or [""]
+            lines += ["> **Thinking**", ">", *[f"> {line}".rstrip() for line in thought], ""]
         lines.append(terminal_text(message.content))
     return "\n".join(lines).rstrip() + "\n"
 
 
-def to_markdown(store: Store, conversation_ids: Iterable[int]) -> str:
-    parts = [conversation_to_markdown(store, store.get_conversation(i)) for i in conversation_ids]
+def to_markdown(store: Store, conversation_ids: Iterable[int], *, reasoning: bool = False) -> str:
+    parts = [
+        conversation_to_markdown(store, store.get_conversation(i), reasoning=reasoning)
+        for i in conversation_ids
+    ]
     return "\n---\n\n".join(parts)
 
 
@@ -146,10 +166,13 @@ def export(
     conversation_ids: Sequence[int] | None,
     fmt: str,
     out_dir: Path | None = None,
+    *,
+    reasoning: bool = False,
 ) -> Path:
     """Export the given conversations (None: all) into one file in ``out_dir``.
 
-    Default folder: ``paths.exports_dir()``. Returns the file written.
+    Default folder: ``paths.exports_dir()``. Returns the file written. A reasoning model's
+    thinking is left out unless ``reasoning``.
     """
     if fmt not in FORMATS:
         raise StoreError(f"unknown export format {fmt!r} (use md or json)")
@@ -164,7 +187,10 @@ def export(
     else:
         conversation = store.get_conversation(ids[0])
         name = f"burrow-{conversation.id}-{_slug(conversation.title)}-{stamp}.{fmt}"
-    text = to_json(store, ids) if fmt == "json" else to_markdown(store, ids)
+    if fmt == "json":
+        text = to_json(store, ids, reasoning=reasoning)
+    else:
+        text = to_markdown(store, ids, reasoning=reasoning)
     try:
         if out_dir is None:
             out_dir = paths.exports_dir()

@@ -33,7 +33,7 @@ INSERT_CONVERSATION = (
 )
 _INSERT_MESSAGE = (
     "INSERT INTO messages (uid, conversation_id, parent_id, role, content, "
-    "created_at, status, model, stats) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "created_at, status, model, stats, reasoning) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _LATEST_TIME = 253402300799.0  # 9999-12-31: later times cannot be shown as dates
 _MAX_UID = 200
@@ -53,6 +53,7 @@ class ImportedMessage:
     status: MessageStatus
     model: str | None
     stats: dict[str, Any]
+    reasoning: str = ""
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ def _message(data: Any, where: str, earlier: set[str]) -> ImportedMessage:
         status="interrupted" if status == "streaming" else status,
         model=_text(data, "model", where),
         stats=_object(data, "stats", where),
+        reasoning=_text(data, "reasoning", where) or "",
     )
 
 
@@ -263,6 +265,17 @@ def _insert_message(
     stats = json.dumps(m.stats)
     cur = conn.execute(
         _INSERT_MESSAGE,
-        (uid, conversation_id, parent, m.role, m.content, created, m.status, m.model, stats),
+        (
+            uid,
+            conversation_id,
+            parent,
+            m.role,
+            m.content,
+            created,
+            m.status,
+            m.model,
+            stats,
+            m.reasoning,
+        ),
     )
     return int(cur.lastrowid or 0)

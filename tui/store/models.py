@@ -69,6 +69,9 @@ class Message:
     """Model that wrote an assistant message."""
     stats: dict[str, Any] = field(default_factory=dict)
     """Generation stats of an assistant message (tokens, tokens/s, ttft, stop reason...)."""
+    reasoning: str = ""
+    """A reasoning model's thinking before the answer (``content`` is the answer alone);
+    ``stats`` has ``reasoning_tokens`` and ``reasoning_seconds``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ CONVERSATION_COLUMNS = (
 """Select from ``conversations c``, convert with :func:`conversation`."""
 MESSAGE_COLUMNS = (
     "m.id, m.uid, m.conversation_id, m.parent_id, m.role, m.content, m.created_at, m.status, "
-    "m.model, m.stats"
+    "m.model, m.stats, m.reasoning"
 )
 """Select from ``messages m``, convert with :func:`message`."""
 STATE_COLUMNS = (
@@ -67,6 +67,7 @@ def message(row: Sequence[Any]) -> Message:
         status=row[7],
         model=row[8],
         stats=json_dict(row[9]),
+        reasoning=row[10],
     )
 
 

@@ -89,7 +89,7 @@ class StreamingAnswers(MessageTree):
         message_id = self._insert_message(
             conversation_id, "assistant", "", parent_id, "streaming", model, None, writer=True
         )
-        return self._writer(message_id, conversation_id, "", flush_interval)
+        return self._writer(message_id, conversation_id, "", "", flush_interval)
 
     def continue_assistant(
         self, message_id: int, *, flush_interval: float = FLUSH_INTERVAL
@@ -110,40 +110,44 @@ class StreamingAnswers(MessageTree):
                 (message_id, time.time(), message.conversation_id),
             )
         LIVE_WRITERS.add(self._key, message_id)
-        return self._writer(message_id, message.conversation_id, message.content, flush_interval)
+        return self._writer(
+            message_id, message.conversation_id, message.content, message.reasoning, flush_interval
+        )
 
     def _writer(
-        self, message_id: int, conversation_id: int, initial: str, flush_interval: float
+        self,
+        message_id: int,
+        conversation_id: int,
+        initial: str,
+        initial_reasoning: str,
+        flush_interval: float,
     ) -> StreamWriter:
         return StreamWriter(
             message_id,
             conversation_id,
             initial,
             flush_interval,
+            initial_reasoning=initial_reasoning,
             save=functools.partial(self._append_text, message_id),
             save_end=functools.partial(self._finish_stream, message_id, conversation_id),
             load=functools.partial(self.get_message, message_id),
         )
 
-    def _append_text(self, message_id: int, text: str) -> None:
+    def _append_text(self, message_id: int, text: str, reasoning: str = "") -> None:
         with self._write() as conn:
-            conn.execute(
-                "UPDATE messages SET content = content || ? WHERE id = ?", (text, message_id)
-            )
+            _append_columns(conn, message_id, text, reasoning)
 
     def _finish_stream(
         self,
         message_id: int,
         conversation_id: int,
         text: str,
+        reasoning: str,
         status: MessageStatus,
         stats: Mapping[str, Any] | None,
     ) -> None:
         with self._write() as conn:
-            if text:
-                conn.execute(
-                    "UPDATE messages SET content = content || ? WHERE id = ?", (text, message_id)
-                )
+            _append_columns(conn, message_id, text, reasoning)
             conn.execute(
                 "UPDATE messages SET status = ?, stats = ?, writer_pid = NULL WHERE id = ?",
                 (status, json.dumps(dict(stats or {})), message_id),
@@ -153,6 +157,16 @@ class StreamingAnswers(MessageTree):
                 (time.time(), conversation_id),
             )
         LIVE_WRITERS.discard(self._key, message_id)
+
+
+def _append_columns(conn: sqlite3.Connection, message_id: int, text: str, reasoning: str) -> None:
+    # Only the columns that grow: an UPDATE naming ``content`` re-indexes it for search.
+    if text:
+        conn.execute("UPDATE messages SET content = content || ? WHERE id = ?", (text, message_id))
+    if reasoning:
+        conn.execute(
+            "UPDATE messages SET reasoning = reasoning || ? WHERE id = ?", (reasoning, message_id)
+        )
 
 
 class StreamWriter:
@@ -169,9 +183,10 @@ class StreamWriter:
         initial: str,
         flush_interval: float,
         *,
-        save: Callable[[str], None],
-        save_end: Callable[[str, FinishStatus, Mapping[str, Any] | None], None],
+        save: Callable[[str, str], None],
+        save_end: Callable[[str, str, FinishStatus, Mapping[str, Any] | None], None],
         load: Callable[[], Message],
+        initial_reasoning: str = "",
     ) -> None:
         # How the writer reaches its message (bound to it by the store): append text to it,
         # append the rest with the final status and stats, read it back.
@@ -183,6 +198,9 @@ class StreamWriter:
         self._flush_interval = flush_interval
         self._flushed: list[str] = [initial] if initial else []
         self._pending: list[str] = []
+        # A reasoning model's thinking goes to its own column, flushed with the text.
+        self._flushed_reasoning: list[str] = [initial_reasoning] if initial_reasoning else []
+        self._pending_reasoning: list[str] = []
         self._last_flush = time.monotonic()
         self._lock = threading.RLock()
         self._timer: threading.Timer | None = None
@@ -196,16 +214,26 @@ class StreamWriter:
             return "".join(self._flushed) + "".join(self._pending)
 
     @property
+    def reasoning(self) -> str:
+        """The reasoning written so far (flushed or not)."""
+        with self._lock:
+            return "".join(self._flushed_reasoning) + "".join(self._pending_reasoning)
+
+    @property
     def finished(self) -> bool:
         return self._finished
 
-    def append(self, text: str) -> None:
-        if not text:
+    def append(self, text: str, reasoning: str = "") -> None:
+        """Add answer ``text`` and/or ``reasoning`` (a reasoning model's thinking)."""
+        if not text and not reasoning:
             return
         with self._lock:
             if self._finished:
                 raise StoreError("this answer is already finished")
-            self._pending.append(text)
+            if text:
+                self._pending.append(text)
+            if reasoning:
+                self._pending_reasoning.append(reasoning)
             if time.monotonic() - self._last_flush >= self._flush_interval:
                 # A full disk must not stop the answer: the text stays pending (and shown);
                 # the next flush retries, and finish says if it still cannot be saved.
@@ -225,7 +253,7 @@ class StreamWriter:
     def _timer_flush(self) -> None:
         with self._lock:
             self._timer = None
-            if self._finished or not self._pending:
+            if self._finished or not (self._pending or self._pending_reasoning):
                 return
             # On failure the next append or finish retries with the text still pending.
             with contextlib.suppress(sqlite3.Error, StoreError):
@@ -233,12 +261,15 @@ class StreamWriter:
 
     def _flush_locked(self) -> None:
         self._last_flush = time.monotonic()
-        if not self._pending:
+        if not self._pending and not self._pending_reasoning:
             return
         chunk = "".join(self._pending)
-        self._save(chunk)
+        thought = "".join(self._pending_reasoning)
+        self._save(chunk, thought)
         self._flushed.append(chunk)
+        self._flushed_reasoning.append(thought)
         self._pending.clear()
+        self._pending_reasoning.clear()
         self.flush_count += 1
 
     def finish(
@@ -254,15 +285,18 @@ class StreamWriter:
                 self._timer.cancel()
                 self._timer = None
             chunk = "".join(self._pending)
+            thought = "".join(self._pending_reasoning)
             try:
-                self._save_end(chunk, status, stats)
+                self._save_end(chunk, thought, status, stats)
             except StoreError:
                 # Not saved (full disk, damaged file): the row stays ``streaming`` and is
                 # marked interrupted later; the caller keeps the text (``self.text``).
                 self._finished = True
                 raise
             self._flushed.append(chunk)
+            self._flushed_reasoning.append(thought)
             self._pending.clear()
+            self._pending_reasoning.clear()
             self._finished = True
         return self._load()
 

@@ -72,6 +72,11 @@ class AnswerStream:
         if view is self.view:
             self.view = None
 
+    def thinking(self, tokens: int, thinking: bool) -> None:
+        """The model is thinking (or has thought): its live line, not its text."""
+        if self.view is not None:
+            self.view.show_thinking(tokens, thinking)
+
     async def add(self, text: str, tokens: int) -> None:
         """Text came: draw it now if a redraw is due, else when it is."""
         if self.view is None:
@@ -80,6 +85,8 @@ class AnswerStream:
         if self._tokens == 0:
             self._started = now
         self._tokens += tokens
+        if not text:
+            return  # tokens of thinking: counted for the rate, nothing to draw
         self._pending.append(text)
         if self._flush_timer is not None:
             return  # a redraw is already due

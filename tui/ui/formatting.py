@@ -50,6 +50,18 @@ def relative_time(timestamp: float, now: float | None = None) -> str:
     return time.strftime("%Y-%m-%d", time.localtime(timestamp))
 
 
+def thought_summary(stats: dict[str, Any] | None) -> str:
+    """The collapsed line of a model's thinking: "Thought for 12 s, 240 tokens"."""
+    stats = stats or {}
+    seconds = float(stats.get("reasoning_seconds") or 0.0)
+    tokens = stats.get("reasoning_tokens")
+    shown = f"{seconds:.0f}" if seconds >= 10 else f"{seconds:.1f}"
+    text = f"Thought for {shown} s"
+    if tokens is not None:
+        text += f", {tokens} tokens"
+    return text
+
+
 def message_data(message: Message, branches: tuple[int, int]) -> MessageData:
     """What a message view shows of a stored message; ``branches`` is (position, count)
     among its sibling branches."""
@@ -61,4 +73,6 @@ def message_data(message: Message, branches: tuple[int, int]) -> MessageData:
         meta=format_stats(message.stats, message.status) if message.role == "assistant" else "",
         branch_index=branches[0],
         branch_count=branches[1],
+        reasoning=message.reasoning,
+        thought=thought_summary(message.stats) if message.reasoning else "",
     )

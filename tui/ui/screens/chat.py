@@ -288,7 +288,10 @@ class ChatScreen(ChatControls):
         self._status.tokens_per_second = tokens_per_second
 
     async def on_answer_chunk(self, message: Answer.Chunk) -> None:
-        await self.answer_stream.add(message.event.text, message.event.tokens)
+        event = message.event
+        if event.thinking or event.reasoning_tokens:
+            self.answer_stream.thinking(event.reasoning_tokens, event.thinking)
+        await self.answer_stream.add(event.text, event.tokens)
 
     async def on_answer_finished(self, message: Answer.Finished) -> None:
         event = message.event

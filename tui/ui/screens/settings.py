@@ -112,7 +112,14 @@ class SettingsScreen(SheetScreen):
         return session.settings if session is not None else self.services.settings
 
     def _specs(self) -> list[SettingSpec]:
-        return [s for s in setting_specs().values() if s.group in GROUPS]
+        session = self.session
+        # The thinking switch only means something to a template that has one.
+        hide_thinking = session is not None and not session.thinking_switch()
+        return [
+            s
+            for s in setting_specs().values()
+            if s.group in GROUPS and not (s.name == "thinking" and hide_thinking)
+        ]
 
     def _choices(self, spec: SettingSpec) -> list[tuple[str, Any]] | None:
         if spec.choices is not None:

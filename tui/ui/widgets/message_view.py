@@ -22,6 +22,7 @@ from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownBlock
 
 from tui.textsafe import terminal_text
+from tui.ui.widgets.thought import ThinkingLine, ThoughtView
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class MessageData:
     meta: str = ""  # stats line under an answer
     branch_index: int = 1
     branch_count: int = 1
+    reasoning: str = ""  # a reasoning model's thinking, shown on request
+    thought: str = ""  # its summary: "Thought for 12 s, 240 tokens"
 
 
 #: At each page turn of a streaming answer, this share of the conversation's height stays
@@ -144,6 +147,7 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
         Binding("r", "act('regenerate')", "Regen"),
         Binding("e", "act('edit')", "Edit"),
         Binding("n", "act('continue')", "Continue", show=False),
+        Binding("t", "toggle_thought", "Thinking", show=False),
         Binding("d,delete", "act('delete')", "Delete", show=False),
         Binding("left,comma", "act('branch_prev')", "Prev branch", show=False),
         Binding("right,full_stop", "act('branch_next')", "Next branch", show=False),
@@ -173,8 +177,10 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static(self._header_text(), classes="message--header", markup=False)
+        yield ThinkingLine(classes="message--thinking")
         yield AnswerMarkdown(self.data.text, breaks=self.data.role == "user")
         yield LiveTail(classes="message--tail")
+        yield ThoughtView(self.data.thought, self.data.reasoning, classes="message--thought")
         yield Static(self.data.meta, classes="message--meta", markup=False)
 
     def on_mount(self) -> None:
@@ -199,7 +205,13 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
         self.query_one(".message--meta", Static).update(data.meta)
         if data.text != old.text and not self._streaming:
             self.query_one(Markdown).update(data.text)
+        if not self._streaming:
+            self.query_one(ThoughtView).set(data.thought, data.reasoning)
         self._apply_status()
+
+    def show_thinking(self, tokens: int, thinking: bool) -> None:
+        """The live line of a streaming answer's thinking (its text is not shown)."""
+        self.query_one(ThinkingLine).show(tokens, thinking)
 
     # streaming -----------------------------------------------------------------
 
@@ -256,6 +268,7 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
             return 0
         self._streaming = False
         self.remove_class("-streaming")
+        self.query_one(ThinkingLine).hide()
         self.data = replace(self.data, text=self.data.text + "".join(self._streamed))
         self._streamed = []
         self._tail = ""
@@ -292,6 +305,9 @@ class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
 
     def action_menu(self) -> None:
         self.post_message(self.Action(self, "menu"))
+
+    def action_toggle_thought(self) -> None:
+        self.query_one(ThoughtView).toggle()
 
     def action_act(self, action: str) -> None:
         self.post_message(self.Action(self, action))
