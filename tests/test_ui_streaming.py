@@ -53,7 +53,9 @@ async def new_answer(pilot: Any, app: Any) -> MessageView:
     view = MessageView(MessageData(None, "assistant", ""))
     await chat(app).log_view.mount(view)
     view.start_stream()
-    await pilot.pause(0.2)
+    # Long enough for the footer to finish recomposing after the mount (it re-lays out its
+    # keys; on a loaded machine that can take over 0.2 s and land in a test's measurement).
+    await pilot.pause(0.6)
     return view
 
 
