@@ -175,3 +175,20 @@ async def test_the_remote_server_is_listed_with_the_models_and_tapped(
         await wait_for(pilot, lambda: app.services.engine_kind == "remote", 30, "remote")
         await wait_for(pilot, lambda: app.services.engine.model is not None, 30, "the model")
         assert app.services.engine.model.path == f"{host}/{smollm2_path}"  # type: ignore[union-attr]
+
+
+async def test_no_engine_installed_says_what_to_install(
+    smollm2_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``pip install .`` without the embedded extra and no llama-server: the app starts and
+    says what to install, instead of a worker that cannot import llama.cpp."""
+    monkeypatch.setattr("tui.engine.engines.embedded_available", lambda: False)
+    monkeypatch.setattr("tui.engine.server_process.find_llama_server", lambda c=None: None)
+    monkeypatch.setattr("tui.engine.server_client.find_llama_server", lambda c=None: None)
+    settings = Settings().replace(**FAST, engine="embedded")
+    app = BurrowApp(Services(settings=settings, model=str(smollm2_path)))
+    async with app.run_test(size=PHONE) as pilot:
+        await wait_for(pilot, lambda: app.model_state.state == "failed", 30, "the failed load")
+        assert "pkg install llama-cpp" in app.model_state.detail
+        notes = [n.message for n in app._notifications]
+        assert any("embedded engine is not installed" in str(n) for n in notes), notes

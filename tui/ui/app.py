@@ -92,6 +92,9 @@ class BurrowApp(App[int]):
             self.load_model()
         if self.services.host_to_confirm:
             self._confirm_host(self.services.host_to_confirm)
+        if self.services.engine_problem:
+            problem = self.services.engine_problem
+            self.notify(problem, title="Engine", severity="error", timeout=15)
         if not self.is_headless:
             self._quit_on_signals()
         self.call_after_refresh(self._freeze_startup_heap)

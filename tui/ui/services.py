@@ -69,19 +69,20 @@ class Services:
     def _configured_engine(self) -> EngineClient:
         """The engine the settings name. A remote host not confirmed yet is not used: the
         app starts on the local engines and asks (``host_to_confirm``)."""
-        from tui.engine.client import EngineClient, EngineError
+        from tui.engine.client import EngineError
         from tui.engine.engines import HostNotConfirmed, make_engine
+        from tui.engine.server_client import LocalServerClient
 
         try:
             return make_engine(None, self.settings)  # type: ignore[return-value]
         except HostNotConfirmed as exc:
             self.host_to_confirm = exc.host
+        except EngineError as exc:  # a refused URL, an engine not installed: said at start
             self.engine_problem = str(exc)
-            with contextlib.suppress(EngineError):
-                return make_engine("auto", self.settings)  # type: ignore[return-value]
-        except EngineError as exc:
-            self.engine_problem = str(exc)
-        return EngineClient()
+        with contextlib.suppress(EngineError):
+            return make_engine("auto", self.settings)  # type: ignore[return-value]
+        # Neither llama-cpp-python nor llama-server: loading says what to install.
+        return LocalServerClient(binary=self.settings.llama_server or None)  # type: ignore[return-value]
 
     @property
     def engine_kind(self) -> str:
