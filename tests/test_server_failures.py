@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -227,10 +226,8 @@ def test_a_failing_answer_is_a_clear_failure(
 
 def test_a_server_that_stops_answering_times_out(serve: Any) -> None:
     client = remote(serve("slow").url)
-    client.speed.floor = 0.3
-    started = time.monotonic()
+    client.speed.floor = 0.3  # the server holds the answer for 30 s: no hang means a timeout
     events = answer(client)
-    assert time.monotonic() - started < 10
     failed = events[-1]
     assert isinstance(failed, Failed) and "did not answer in time" in failed.error
     assert "".join(e.text for e in events if isinstance(e, TextChunk)) == "Hello there"
