@@ -25,6 +25,7 @@ SHEETS: dict[str, str] = {
     "open_models": "Models",
     "open_get_models": "Get models",
     "open_templates": "Templates",
+    "open_system_prompt": "System prompt",
     "open_history": "History",
     "pick_theme": "Themes",
 }
@@ -248,6 +249,11 @@ class BurrowApp(App[int]):
         from tui.ui.screens.templates import TemplatesScreen
 
         self._open_sheet(TemplatesScreen)
+
+    def action_open_system_prompt(self) -> None:
+        from tui.ui.screens.system_prompt import SystemPromptScreen
+
+        self._open_sheet(SystemPromptScreen)
 
     def action_open_history(self) -> None:
         from tui.ui.screens.history import HistoryScreen
