@@ -10,9 +10,14 @@ baseline is the raw llama-cpp-python loop evaluating the same full prompt from a
 cache, measured right after each turn. Reported: last-turn TTFT ÷ first-turn TTFT (close to
 1 means TTFT does not grow), and each turn's TTFT ÷ the raw cold TTFT.
 
-Part 2 (trimming): a small context (``--trim-ctx``) so the context policy starts leaving
+Part 2 (trimming): a small context (``--n-ctx``) so the context policy starts leaving
 out old turns; it reports TTFT and evaluated tokens of the first answer after trimming
-starts and of the turns after it.
+starts and of the turns after it. With ``--compare-shift`` it runs twice, with the context
+shift (old turns cut from the KV cache in place) and without it (``BURROW_ENGINE_NO_SHIFT``,
+the kept turns decoded again), one after the other in the same run, and reports the ratio
+and whether the first trimmed answer is the same text both ways.
+
+    python bench/turns.py --model /tmp/orca3b.gguf --no-reuse --n-ctx 512 --compare-shift
 """
 
 from __future__ import annotations
@@ -69,6 +74,8 @@ async def timed_answer(session: Any, text: str) -> dict[str, Any]:
                 "prompt_tokens": stats.prompt_tokens,
                 "prompt_tokens_evaluated": stats.prompt_tokens_evaluated,
                 "completion_tokens": stats.completion_tokens,
+                "shifted_tokens": stats.shifted_tokens,
+                "text": event.text,
                 "dropped_messages": session.last_context.dropped_messages
                 if session.last_context
                 else 0,
@@ -78,14 +85,17 @@ async def timed_answer(session: Any, text: str) -> dict[str, Any]:
     return result
 
 
-def new_session(model: str, n_ctx: int, answer_tokens: int, threads: int) -> tuple[Any, Any]:
+def new_session(
+    model: str, n_ctx: int, answer_tokens: int, threads: int, shift: bool = True
+) -> tuple[Any, Any]:
     from tui.chat.session import ChatSession
     from tui.engine.client import EngineClient
     from tui.engine.protocol import LoadParams
+    from tui.engine.shift import OFF_ENV
     from tui.settings import Settings
     from tui.store import Store
 
-    engine = EngineClient()
+    engine = EngineClient(env={} if shift else {OFF_ENV: "1"})
     engine.load(LoadParams(path=model, n_ctx=n_ctx, n_threads=threads))
     settings = Settings(
         temperature=0.0, seed_mode="fixed", seed=1, repeat_penalty=1.0, max_tokens=answer_tokens
@@ -136,16 +146,16 @@ async def prefix_reuse(
 
 
 async def trimming(
-    model: str, n_ctx: int, answer_tokens: int, threads: int, after: int
+    model: str, n_ctx: int, answer_tokens: int, threads: int, after: int, shift: bool = True
 ) -> dict[str, Any]:
-    engine, session = new_session(model, n_ctx, answer_tokens, threads)
+    engine, session = new_session(model, n_ctx, answer_tokens, threads, shift)
     rows: list[dict[str, Any]] = []
     try:
         await timed_answer(session, "Say hello.")
         session.new_conversation()
         first_trim: int | None = None
         for i in range(60):
-            progress(f"trimming run, turn {i + 1}")
+            progress(f"trimming run ({'shift' if shift else 'no shift'}), turn {i + 1}")
             row = await timed_answer(session, question(i))
             rows.append(row)
             if row["dropped_messages"] and first_trim is None:
@@ -155,14 +165,17 @@ async def trimming(
     finally:
         engine.shutdown()
     if first_trim is None:
-        return {"n_ctx": n_ctx, "turns": rows, "first_trimmed_turn": None}
+        return {"n_ctx": n_ctx, "shift": shift, "turns": rows, "first_trimmed_turn": None}
     before = rows[first_trim - 1]
     at = rows[first_trim]
     later = rows[first_trim + 1 :]
     return {
         "n_ctx": n_ctx,
+        "shift": shift,
         "turns": rows,
         "first_trimmed_turn": first_trim + 1,
+        "first_trimmed_shifted": at["shifted_tokens"],
+        "first_trimmed_text": at["text"],
         "ttft_before_trim_seconds": before["ttft_seconds"],
         "ttft_first_trimmed_seconds": at["ttft_seconds"],
         "first_trimmed_ttft_ratio": at["ttft_seconds"] / before["ttft_seconds"],
@@ -179,25 +192,66 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=12)
     parser.add_argument("--answer-tokens", type=int, default=48)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--trim-ctx", type=int, default=512)
+    parser.add_argument("--n-ctx", "--trim-ctx", dest="trim_ctx", type=int, default=512)
     parser.add_argument("--after-trim", type=int, default=3, help="turns after the first trim")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--no-trim", action="store_true")
+    parser.add_argument("--no-reuse", action="store_true", help="skip part 1")
+    parser.add_argument(
+        "--compare-shift", action="store_true", help="trimming with and without the shift"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     model = model_path(args.model)
+    trim_args = (model, args.trim_ctx, args.answer_tokens, args.threads, args.after_trim)
     with private_home():
-        reuse = asyncio.run(
-            prefix_reuse(model, args.turns, args.answer_tokens, args.threads, not args.no_baseline)
-        )
-        trim = (
+        reuse = (
             None
-            if args.no_trim
+            if args.no_reuse
             else asyncio.run(
-                trimming(model, args.trim_ctx, args.answer_tokens, args.threads, args.after_trim)
+                prefix_reuse(
+                    model, args.turns, args.answer_tokens, args.threads, not args.no_baseline
+                )
             )
         )
-    result = {"benchmark": "turns", "model": model, "prefix_reuse": reuse, "trimming": trim}
+        trim = None if args.no_trim else asyncio.run(trimming(*trim_args))
+        unshifted = (
+            asyncio.run(trimming(*trim_args, shift=False))
+            if args.compare_shift and not args.no_trim
+            else None
+        )
+    result = {
+        "benchmark": "turns",
+        "model": model,
+        "prefix_reuse": reuse,
+        "trimming": trim,
+        "trimming_without_shift": unshifted,
+    }
+    rows: list[tuple[str, str]] = []
+    if reuse:
+        rows += reuse_rows(reuse)
+    for run in (trim, unshifted):
+        if run and run.get("first_trimmed_turn"):
+            rows += trim_rows(run)
+    if (
+        trim
+        and unshifted
+        and trim.get("first_trimmed_turn")
+        and unshifted.get("first_trimmed_turn")
+    ):
+        ratio = trim["ttft_first_trimmed_seconds"] / unshifted["ttft_first_trimmed_seconds"]
+        same = trim["first_trimmed_text"] == unshifted["first_trimmed_text"]
+        result["shift_vs_no_shift_ttft_ratio"] = ratio
+        result["first_trimmed_same_text"] = same
+        rows += [
+            ("first trimmed TTFT, shift ÷ no shift", f"{ratio:.3f}"),
+            ("first trimmed answer same text both ways", str(same)),
+        ]
+    emit(result, rows, args.json)
+    return 0
+
+
+def reuse_rows(reuse: dict[str, Any]) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = [("turn", "TTFT s · prompt tok · evaluated · vs raw cold")]
     for i, r in enumerate(reuse["turns"], 1):
         vs = r.get("ttft_ratio_vs_raw_cold")
@@ -209,27 +263,28 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     rows.append(("last ÷ first TTFT", f"{reuse['last_first_ttft_ratio']:.3f}"))
-    if trim and trim.get("first_trimmed_turn"):
-        rows += [
-            ("trimming: context", str(trim["n_ctx"])),
-            ("  first trimmed turn", str(trim["first_trimmed_turn"])),
-            (
-                "  TTFT turn before / first trimmed",
-                f"{trim['ttft_before_trim_seconds']:.3f} / "
-                f"{trim['ttft_first_trimmed_seconds']:.3f} s",
-            ),
-            ("  first trimmed ÷ before", f"{trim['first_trimmed_ttft_ratio']:.2f}"),
-            (
-                "  evaluated / prompt (first trimmed)",
-                f"{trim['first_trimmed_evaluated']} / {trim['first_trimmed_prompt_tokens']}",
-            ),
-            (
-                "  later turns: median TTFT, evaluated",
-                f"{trim['later_median_ttft_seconds']:.3f} s, {trim['later_median_evaluated']:.0f}",
-            ),
-        ]
-    emit(result, rows, args.json)
-    return 0
+    return rows
+
+
+def trim_rows(trim: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (f"trimming ({'shift' if trim['shift'] else 'no shift'}): context", str(trim["n_ctx"])),
+        ("  first trimmed turn", str(trim["first_trimmed_turn"])),
+        (
+            "  TTFT turn before / first trimmed",
+            f"{trim['ttft_before_trim_seconds']:.3f} / {trim['ttft_first_trimmed_seconds']:.3f} s",
+        ),
+        ("  first trimmed ÷ before", f"{trim['first_trimmed_ttft_ratio']:.2f}"),
+        (
+            "  evaluated / prompt / cut by shift (first trimmed)",
+            f"{trim['first_trimmed_evaluated']} / {trim['first_trimmed_prompt_tokens']} / "
+            f"{trim['first_trimmed_shifted']}",
+        ),
+        (
+            "  later turns: median TTFT, evaluated",
+            f"{trim['later_median_ttft_seconds']:.3f} s, {trim['later_median_evaluated']:.0f}",
+        ),
+    ]
 
 
 if __name__ == "__main__":

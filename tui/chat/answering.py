@@ -193,7 +193,8 @@ class AnswerRun:
                 writer.append(rest.answer, rest.reasoning)
                 engine_used(self.session.engine, None)
                 writer.finish("error", {"error": event.error, "kind": event.kind})
-                yield AnswerFailed(writer.message_id, event.error, event.kind == "crash")
+                stopped = event.kind in ("crash", "hung")
+                yield AnswerFailed(writer.message_id, event.error, stopped)
 
     async def _finished(
         self,

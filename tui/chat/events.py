@@ -90,7 +90,7 @@ class AnswerFailed:
     assistant_message_id: int | None
     message: str
     crashed: bool
-    """The worker died: offer a restart."""
+    """The worker died or stopped responding: offer a restart."""
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from tui.engine.delivery import TextDelivery
+from tui.engine.heartbeat import Watchdog
 from tui.engine.process import (
     CancelHandle,
     EngineError,
     ExtraBuftsChoice,
     Message,
     WorkerCrashed,
+    WorkerHung,
     WorkerProcess,
     default_log_path,
     spawn_worker,
@@ -46,7 +48,7 @@ from tui.engine.protocol import (
     prompt_to_wire,
 )
 
-__all__ = ["EngineClient", "EngineError", "ModelLoadError", "WorkerCrashed"]
+__all__ = ["EngineClient", "EngineError", "ModelLoadError", "WorkerCrashed", "WorkerHung"]
 
 
 class ModelLoadError(EngineError):
@@ -122,7 +124,7 @@ class EngineClient:
     def _ensure_worker(self) -> WorkerProcess:
         with self._lock:
             worker = self._worker
-            if worker is not None and worker.alive:
+            if worker is not None and worker.alive and not worker.hung:
                 return worker
             if worker is not None:
                 worker.kill()
@@ -150,7 +152,11 @@ class EngineClient:
         self._info_worker = None
         try:
             result = worker.call(
-                "load", params=params.to_dict(), extra_bufts=self._extra.enabled(params)
+                "load",
+                watch=Watchdog(),
+                doing="while loading it",
+                params=params.to_dict(),
+                extra_bufts=self._extra.enabled(params),
             )
         except WorkerCrashed as exc:
             self._params = None
@@ -177,7 +183,7 @@ class EngineClient:
             self._info = None
             self._info_worker = None
             worker = self._worker
-            if worker is not None and worker.alive:
+            if worker is not None and worker.alive and not worker.hung:
                 worker.call("unload")
 
     def restart(self) -> ModelInfo | None:
@@ -309,9 +315,17 @@ class EngineClient:
         """Yield one request's events; True when it crashed and is to be retried."""
         decoded = False
         done = False
+        watch = Watchdog()
         try:
             while True:
-                event = events.get()
+                try:
+                    event = events.get(timeout=watch.bound)
+                except queue.Empty:
+                    hang = worker.hang_error(watch, "while answering")
+                    done = True  # a cancel would only queue behind the stuck request
+                    yield Failed(self._stopped_text(hang), "hung")
+                    return False
+                watch.heard(event)
                 if event.get("crash"):
                     crash = worker.crash_error()
                     self.last_crash = crash
@@ -337,6 +351,10 @@ class EngineClient:
             worker.forget(request_id)
             if not done:
                 worker.cancel(request_id)  # the caller stopped listening
+
+    def _stopped_text(self, hang: WorkerHung) -> str:
+        model = Path(self._params.path).name if self._params else "no model"
+        return f"{hang} (model: {model}); the text so far is kept"
 
     def _crash_text(self, crash: WorkerCrashed) -> str:
         model = Path(self._params.path).name if self._params else "no model"

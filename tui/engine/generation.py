@@ -16,8 +16,10 @@ import random
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
+from tui.engine.heartbeat import Heartbeat, Pace, beating_in_compute
 from tui.engine.protocol import GenerationStats, SamplingParams, StopReason
 
 #: Text is sent at most this often while the model writes (the first piece at once, the
@@ -103,10 +105,13 @@ class Generation:
         received: float,
         send_every: float = SEND_EVERY,
         crash_on_batch: bool = False,
+        pace: Pace | None = None,
     ) -> None:
         self.llm = llm
         self.request_id = request_id
         self._send = send
+        self.heartbeat = Heartbeat(send, request_id)
+        self.pace = pace or Pace()
         self._cancelled = cancelled
         self.n_ctx = n_ctx
         self.received = received
@@ -127,7 +132,7 @@ class Generation:
         self._stops: tuple[str, ...] = ()
         self._longest_stop = 0
 
-    def run(self, tokens: list[int], params: SamplingParams) -> None:
+    def run(self, tokens: list[int], params: SamplingParams, shifted: int = 0) -> None:
         """Generate an answer to ``tokens``, sending its events as it goes."""
         llm = self.llm
         seed = params.seed if params.seed is not None else random.SystemRandom().randrange(2**31)
@@ -150,7 +155,7 @@ class Generation:
             self.text += self._decoder.decode(b"", final=True)
         if len(self.text) > self.emitted:
             self._send_chunk(self.text[self.emitted :])
-        stats = self.stats(len(tokens), reason)
+        stats = replace(self.stats(len(tokens), reason), shifted_tokens=shifted)
         self._send(
             {
                 "id": self.request_id,
@@ -166,9 +171,14 @@ class Generation:
 
         def counting_eval(batch: Sequence[int]) -> None:
             self.evaluated += len(batch)
-            if self.crash_on_batch and len(batch) > 1:
+            if len(batch) == 1:
+                real_eval(batch)
+                return
+            if self.crash_on_batch:
                 os.kill(os.getpid(), signal.SIGSEGV)  # like the AMX crash: batches only
-            real_eval(batch)
+            self.heartbeat.within = self.pace.node_seconds(min(len(batch), self.llm.n_batch))
+            with beating_in_compute(self.llm._ctx.ctx, self.heartbeat):
+                real_eval(batch)
 
         return counting_eval
 
@@ -177,12 +187,19 @@ class Generation:
 
         vocab = self.llm._model.vocab
         for token in generator:
-            self.last_at = time.perf_counter()
+            now = time.perf_counter()
             self.samples += 1
             if self.first_at is None:
-                self.first_at = self.last_at
+                self.first_at = now
                 self.prompt_evaluated = self.evaluated
+                self.pace.prompt_measured(self.evaluated, now - self.started)
                 self._send({"id": self.request_id, "event": "prompt_done"})
+                self.heartbeat.sent()
+            else:
+                self.pace.token_measured(now - self.last_at)
+            self.last_at = now
+            self.heartbeat.within = self.pace.token_seconds
+            self.heartbeat()
             if self._cancelled():
                 return "cancelled"
             if llama_cpp.llama_vocab_is_eog(vocab, token):
@@ -222,6 +239,7 @@ class Generation:
         """``piece`` and the tokens generated since the last one was sent."""
         tokens = self.completion - self.sent_tokens
         self._send({"id": self.request_id, "event": "chunk", "text": piece, "tokens": tokens})
+        self.heartbeat.sent()
 
     def stats(self, prompt_tokens: int, reason: StopReason) -> GenerationStats:
         first_at = self.first_at

@@ -8,7 +8,9 @@ when llama.cpp refused it, the line of its log that says why.
 from __future__ import annotations
 
 import os
+import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,10 @@ from tui.engine import gguf, memory
 from tui.engine.protocol import LoadParams, ModelInfo, RequestFailed
 
 LOG_ENV = "BURROW_ENGINE_LOG"
+
+#: Test hook: when set, the worker SIGSTOPs itself halfway through loading the tensors, a
+#: real stop in the middle of llama.cpp's loader, for the hung-worker watchdog's tests.
+STOP_WHILE_LOADING_ENV = "BURROW_ENGINE_TEST_STOP_WHILE_LOADING"
 
 
 def check_model_file(path: Path) -> gguf.GgufHeader:
@@ -97,17 +103,31 @@ def open_llama(
     extra_bufts: bool,
     threads: tuple[int, int],
     log_fd: int | None,
+    beat: Callable[[], None] | None = None,
 ) -> tuple[Any, float]:
-    """A verbose ``llama_cpp.Llama`` for ``path`` and the seconds it took to load."""
+    """A verbose ``llama_cpp.Llama`` for ``path`` and the seconds it took to load;
+    ``beat`` is called as the tensors load (the client's sign that loading moves)."""
     import llama_cpp
     import llama_cpp.llama_cpp as llama_lib
 
     original_defaults = llama_lib.llama_model_default_params
 
+    stop_halfway = bool(os.environ.get(STOP_WHILE_LOADING_ENV))
+
+    def on_progress(fraction: float, _data: Any) -> bool:
+        if beat is not None:
+            beat()
+        if stop_halfway and fraction >= 0.5:
+            os.kill(os.getpid(), signal.SIGSTOP)
+        return True  # go on loading
+
+    progress = llama_lib.llama_progress_callback(on_progress)  # alive until the load ends
+
     def model_defaults() -> Any:
-        # Llama() has no keyword for this field: set it where Llama() gets its params.
+        # Llama() has no keyword for these fields: set them where Llama() gets its params.
         model_params = original_defaults()
         model_params.use_extra_bufts = extra_bufts
+        model_params.progress_callback = progress
         return model_params
 
     log_mark = _log_position(log_fd)

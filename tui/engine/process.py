@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tui.engine import prefs
+from tui.engine.heartbeat import Watchdog
 from tui.engine.protocol import LoadParams, decode, encode
 
 _LOG_ROTATE_BYTES = 4 * 1024 * 1024
@@ -37,6 +38,10 @@ class WorkerCrashed(EngineError):
         super().__init__(message)
         self.returncode = returncode
         self.signal_name = signal_name
+
+
+class WorkerHung(EngineError):
+    """The worker is still there but made no progress for too long (stopped, deadlocked)."""
 
 
 class RequestError(EngineError):
@@ -94,6 +99,8 @@ class WorkerProcess:
         self._lock = threading.Lock()
         self._pending: dict[int, Callable[[Message], None]] = {}
         self.alive = True
+        self.hung = False
+        """Seen making no progress: the next request starts a new worker instead."""
         self.returncode: int | None = None
         self._reader = threading.Thread(target=self._read, name="burrow-engine-reader")
         self._reader.daemon = True
@@ -151,12 +158,35 @@ class WorkerProcess:
             if self.alive:
                 self._write({"op": "cancel", "target": request_id})
 
-    def call(self, op: str, timeout: float | None = None, **fields: Any) -> Any:
+    def hang_error(self, watch: Watchdog, doing: str) -> WorkerHung:
+        """Mark this worker hung and say so: ``doing`` is e.g. "while loading"."""
+        self.hung = True
+        return WorkerHung(
+            f"the engine stopped responding {doing} ({watch.describe()}); "
+            f"restart it to go on; details in {self.log_path}"
+        )
+
+    def call(
+        self,
+        op: str,
+        timeout: float | None = None,
+        watch: Watchdog | None = None,
+        doing: str = "",
+        **fields: Any,
+    ) -> Any:
+        """One request and its answer. With ``watch`` the worker's progress beats are
+        awaited instead of a fixed ``timeout``: silence beyond the bound is a hang."""
         answers: queue.SimpleQueue[Message] = queue.SimpleQueue()
         request_id = self.request({"op": op, **fields}, answers.put)
         try:
-            answer = answers.get(timeout=timeout)
+            while True:
+                answer = answers.get(timeout=watch.bound if watch else timeout)
+                if watch is None or answer.get("event") != "beat":
+                    break
+                watch.heard(answer)
         except queue.Empty:
+            if watch is not None:
+                raise self.hang_error(watch, doing or f"in {op!r}") from None
             raise EngineError(f"the engine did not answer {op!r} in time") from None
         finally:
             self.forget(request_id)
@@ -167,6 +197,9 @@ class WorkerProcess:
         return answer.get("result")
 
     def stop(self, timeout: float = 5.0) -> None:
+        if self.hung:  # it would not answer "shutdown" either
+            self.kill()
+            return
         if self.alive:
             with contextlib.suppress(EngineError):
                 self.call("shutdown", timeout=timeout)

@@ -12,6 +12,9 @@ one JSON object per line on its (private) stdout:
              ``send_every`` if longer), then exactly one
              ``{"id": 8, "event": "finished", "text": ..., "stats": {...}}`` or
              ``{"id": 8, "event": "failed", "error": "...", "kind": "..."}``
+- ``{"id": 8, "event": "beat", "within": 0.2}`` while a load or a generation makes
+  progress, at most once a second (see :mod:`tui.engine.heartbeat`); the client ignores
+  it except to know the worker has not stopped.
 - ``{"op": "cancel", "target": 8}`` is read by the worker's input thread at once, so it
   reaches a generation that is busy decoding.
 
@@ -123,6 +126,11 @@ class ModelInfo:
     """Whether the CPU extra buffer types were on for this load."""
     n_threads: int = 0
     n_threads_batch: int = 0
+    context_shift: bool = False
+    """Old turns left out of a long conversation are cut from the KV cache in place, so
+    only the new question is decoded (see ``tui/engine/shift.py``)."""
+    no_shift: str | None = None
+    """Why not, when ``context_shift`` is off: the prompt after a trim is decoded again."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -148,6 +156,8 @@ class GenerationStats:
     generation_seconds: float
     generation_tps: float
     stop_reason: StopReason
+    shifted_tokens: int = 0
+    """Tokens of left-out turns cut from the cache before this answer (no decode)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -186,6 +196,7 @@ class Failed:
     """The last event of a generation that did not complete.
 
     ``kind`` is ``"crash"`` when the worker process died (``error`` names the signal),
+    ``"hung"`` when it stopped making progress (the client gave up waiting),
     ``"context"`` when the prompt does not fit, ``"no_model"``, or ``"error"``.
     """
 

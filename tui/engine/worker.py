@@ -25,10 +25,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
+from tui.engine import shift
 from tui.engine.generation import SEND_EVERY, Generation, token_bytes
+from tui.engine.heartbeat import Heartbeat, Pace
 from tui.engine.loading import LOG_ENV, check_memory, check_model_file, model_info, open_llama
 from tui.engine.protocol import (
     LoadParams,
@@ -63,6 +66,8 @@ class Worker:
         self._info: ModelInfo | None = None
         self._extra_bufts = False
         self._n_ctx = 0
+        self._pace = Pace()
+        self._shift_off: str | None = "no model"
         self._simulate_crash = bool(os.environ.get(SIMULATE_EXTRA_BUFTS_CRASH_ENV))
 
     # ---------------------------------------------------------------- plumbing
@@ -154,6 +159,8 @@ class Worker:
             gc.collect()
 
     def op_load(self, message: dict[str, Any]) -> dict[str, Any]:
+        import llama_cpp as llama_lib
+
         params = LoadParams.from_dict(message["params"])
         extra_bufts = bool(message.get("extra_bufts", True))
         self._unload()
@@ -165,8 +172,9 @@ class Worker:
             check_memory(path, header, params)
         threads = params.n_threads or default_threads()
         threads_batch = params.n_threads_batch or threads
+        beat = Heartbeat(self.send, int(message.get("id", -1)))
         llm, load_seconds = open_llama(
-            path, params, extra_bufts, (threads, threads_batch), self._log_fd
+            path, params, extra_bufts, (threads, threads_batch), self._log_fd, beat
         )
         # Verbose loading explains failures in the log; while generating, llama.cpp's debug
         # chatter would cost a Python callback per line, so keep warnings and errors only.
@@ -175,13 +183,16 @@ class Worker:
         # llama.cpp may round the context up (to a multiple of 256), but Llama's token
         # buffer has the size we asked for: that is the real limit.
         n_ctx = min(params.n_ctx, int(llm.n_ctx()))
+        self._shift_off = shift.support(llm)
         info = model_info(
             llm, path, header, n_ctx, load_seconds, extra_bufts, (threads, threads_batch)
         )
+        info = replace(info, context_shift=self._shift_off is None, no_shift=self._shift_off)
         self._llm = llm
         self._info = info
         self._extra_bufts = extra_bufts
         self._n_ctx = n_ctx
+        self._pace = Pace(int(llama_lib.llama_model_n_layer(llm.model)))
         return info.to_dict()
 
     def _require_model(self) -> Any:
@@ -277,14 +288,29 @@ class Worker:
                 received=received,
                 send_every=max(SEND_EVERY, float(message.get("send_every") or 0.0)),
                 crash_on_batch=self._simulate_crash and self._extra_bufts,
+                pace=self._pace,
             )
-            generation.run(tokens, params)
+            shifted = self._shift(llm, tokens)
+            try:
+                generation.run(tokens, params, shifted)
+            finally:
+                if shifted and generation.evaluated == 0:
+                    shift.forget_cache(llm)
         except RequestFailed as exc:
             self.send({"id": request_id, "event": "failed", "error": str(exc), "kind": exc.kind})
         except Exception as exc:
             self.send(
                 {"id": request_id, "event": "failed", "error": f"{type(exc).__name__}: {exc}"}
             )
+
+    def _shift(self, llm: Any, tokens: list[int]) -> int:
+        """Cut old turns the prompt left out from the cache; the tokens removed."""
+        if self._shift_off is not None or llm.n_tokens == 0:
+            return 0
+        cut = shift.find_shift(llm.input_ids[: llm.n_tokens].tolist(), tokens)
+        if cut is None or not shift.apply_shift(llm, cut):
+            return 0
+        return cut.removed
 
 
 class _LogStream(io.TextIOBase):

@@ -307,7 +307,10 @@ class ChatScreen(ChatControls):
         await self._end_stream("failed", f"failed: {event.message}")
         if event.crashed:  # still "ready": the next question restarts the engine
             self._status.show_model("failed", detail="engine stopped")
-            self._banner.show(f"The engine stopped: {event.message}", "Restart")
+            text = event.message
+            if not text.startswith("the engine "):
+                text = f"the engine stopped: {text}"
+            self._banner.show(text[:1].upper() + text[1:], "Restart")
 
     async def on_answer_refused(self, message: Answer.Refused) -> None:
         """Not a toast: a bar that stays, with the ways out. The question stays typed."""
