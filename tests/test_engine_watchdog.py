@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,7 +67,7 @@ def test_stop_mid_answer_is_reported_and_the_next_request_restarts(
             assert isinstance(final, Failed), final
             assert final.kind == "hung"
             assert "stopped responding while answering" in final.error
-            assert "no sign of progress for 3 s" in final.error
+            assert re.search(r"no sign of progress for \d+ s", final.error)
             assert all(isinstance(e, TextChunk) for e in events[:-1])
             monkeypatch.delenv(FLOOR_ENV)  # a busy test machine may start a worker slowly
             # The next request does not queue behind the stopped worker: a new one answers.

@@ -80,7 +80,7 @@ def test_ask_reports_a_stopped_engine_and_exits_nonzero(burrow_home: Path) -> No
 async def start_long_answer(pilot: Pilot[Any], app: BurrowApp, recorder: Recorder) -> None:
     chat(app).query_one(Composer).insert(LONG)
     await pilot.press("enter")
-    await wait_for(pilot, lambda: len(recorder.of(Answer.Chunk)) >= 2, 60, "chunks")
+    await wait_for(pilot, lambda: len(recorder.of(Answer.Chunk)) >= 2, 180, "chunks")
 
 
 async def test_app_shows_a_stopped_engine_and_restarts_by_tap(
@@ -96,7 +96,7 @@ async def test_app_shows_a_stopped_engine_and_restarts_by_tap(
         assert pid is not None
         os.kill(pid, signal.SIGSTOP)
         try:
-            await wait_idle(pilot, app, 60)
+            await wait_idle(pilot, app, 180)
         finally:
             with contextlib.suppress(ProcessLookupError):  # never leave a stopped process
                 os.kill(pid, signal.SIGCONT)

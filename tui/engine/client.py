@@ -48,6 +48,9 @@ from tui.engine.protocol import (
     prompt_to_wire,
 )
 
+#: How long a new worker may take to start before a load is sent to it.
+STARTUP_SECONDS = 180.0
+
 __all__ = ["EngineClient", "EngineError", "ModelLoadError", "WorkerCrashed", "WorkerHung"]
 
 
@@ -151,6 +154,9 @@ class EngineClient:
         self._info = None
         self._info_worker = None
         try:
+            # A worker still starting (Python importing llama.cpp on a busy phone) is not
+            # stopped: it gets its own generous wait before the load's beats are watched.
+            worker.call("ping", timeout=STARTUP_SECONDS)
             result = worker.call(
                 "load",
                 watch=Watchdog(),
