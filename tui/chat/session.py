@@ -87,10 +87,13 @@ class ChatSession:
         self._answering = False
         self.states: StateCache | None = None
         """Instant resume: model states saved on leaving a conversation."""
+        # A locked history saves no model states: they hold the conversation's tokens in
+        # plain text.
         if (
             hasattr(engine, "save_state")
             and getattr(engine, "supports_state", True)
             and not store.incognito
+            and not store.locked
         ):
             self.states = StateCache(engine, store)  # type: ignore[arg-type]
         self.delivery_interval: float | Callable[[], float] = 0.0

@@ -16,7 +16,17 @@ from tui import __version__
 from tui.cli.common import CliError, UsageError
 from tui.textsafe import one_line
 
-SUBCOMMANDS = ("ask", "models", "doctor", "history", "templates", "config", "bench")
+SUBCOMMANDS = (
+    "ask",
+    "models",
+    "doctor",
+    "history",
+    "lock",
+    "wipe",
+    "templates",
+    "config",
+    "bench",
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from tui.cli import secret
 from tui.cli.common import whole_number
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ def register(sub: Any) -> None:
         metavar="ID",
         help="add to conversation ID",
     )
+    secret.add_argument(p)
     p.set_defaults(func=run)
 
 
@@ -151,7 +153,7 @@ def _run(
         raise CliError(str(exc)) from exc
     if engine_kind(engine) == "remote":
         print(f"burrow: answering with {engine.label}", file=sys.stderr)
-    store = Store.open_incognito() if args.no_save else Store.open()
+    store = Store.open_incognito() if args.no_save else secret.open_store(args)
     try:
         if args.continue_id is not None:
             try:

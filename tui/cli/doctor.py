@@ -98,6 +98,7 @@ def collect() -> dict[str, Any]:
         "engines": _engines_report(),
         "extra_buffer_types": _extra_bufts_report(),
         "paths": _paths_reports(),
+        "locked_mode": _locked_report(),
     }
     dirs, n_ctx = configured_model_dirs()
     report["model_search_dirs"] = [
@@ -107,6 +108,21 @@ def collect() -> dict[str, Any]:
     report["download_folders"] = _download_folders_report()
     report["models"] = [entry.to_dict(n_ctx) for entry in catalog.scan(dirs)]
     return report
+
+
+def _locked_report() -> dict[str, Any]:
+    """Is the locked-mode extra (SQLCipher, Argon2id) installed, and is the history locked."""
+    from tui import paths
+    from tui.store import driver, keys, locking
+
+    status = locking.status(paths.database_path())
+    return {
+        "extra_installed": status.extra_installed,
+        "sqlcipher3": _version("sqlcipher3"),
+        "argon2id": keys.argon2_available(),
+        "history_locked": status.locked,
+        "hint": None if status.extra_installed else driver.EXTRA_HINT,
+    }
 
 
 def _download_folders_report() -> dict[str, Any]:
@@ -289,6 +305,13 @@ def run(args: argparse.Namespace) -> int:
         lines += [f"  {item['path']}  ({item['since']}: {item['reason']})" for item in off]
     else:
         lines.append("CPU extra buffer types: on for every model (no crash fallback recorded)")
+    locked = report["locked_mode"]
+    if locked["extra_installed"]:
+        kdf = "Argon2id" if locked["argon2id"] else "PBKDF2 (no Argon2id in this OpenSSL)"
+        lines.append(f"locked mode: available (sqlcipher3 {locked['sqlcipher3']}, {kdf})")
+    else:
+        lines.append(f"locked mode: not installed; {locked['hint']}")
+    lines.append("history: " + ("locked (encrypted)" if locked["history_locked"] else "plain"))
     lines.append("paths:")
     for item in report["paths"]:
         if item["exists"]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from tui.cli import secret
 from tui.cli.common import whole_number
 
 if TYPE_CHECKING:
@@ -72,22 +73,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--yes", action="store_true", help="required: there is no undo")
     p.set_defaults(func=run, action=_wipe)
 
+    for action in sub.choices.values():
+        secret.add_argument(action)
+
 
 def run(args: argparse.Namespace) -> int:
-    import sqlite3
-
     from tui import paths
     from tui.cli.common import CliError
-    from tui.store import NotFoundError, Store, StoreError, db
+    from tui.store import NotFoundError, StoreError, db, driver
 
     try:
-        with Store.open() as store:
+        with secret.open_store(args) as store:
             return int(args.action(store, args) or 0)
     except NotFoundError as exc:
         raise CliError(str(exc).strip("'\"")) from exc
     except StoreError as exc:
         raise CliError(str(exc)) from exc
-    except sqlite3.Error as exc:  # last resort: never a traceback
+    except driver.ERRORS as exc:  # last resort: never a traceback
         raise CliError(str(db.unavailable(paths.database_path(), exc))) from exc
 
 

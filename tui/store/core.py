@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tui.store import rows
+from tui.store import driver, rows
 from tui.store.db import NotFoundError, StoreError, unavailable
 from tui.store.models import Conversation
 
@@ -51,8 +51,14 @@ LIVE_WRITERS = LiveWriters()
 class StoreCore:
     """The connection, its lock and the two ways to use it: a read, a write transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path | None) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path | None, key: bytes | None = None
+    ) -> None:
         self._conn = conn
+        # A locked history's key, kept only in this process's memory (a second connection,
+        # the search reader, needs it too); never written, logged or handed to the worker.
+        self._db_key = key
+        self._locked = key is not None
         self._lock = threading.RLock()
         self.path = path
         """The database file; None for an incognito (in-memory) store."""
@@ -63,6 +69,11 @@ class StoreCore:
     @property
     def incognito(self) -> bool:
         return self.path is None
+
+    @property
+    def locked(self) -> bool:
+        """An encrypted (SQLCipher) history: nothing of it is written elsewhere in plain text."""
+        return self._locked
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -76,11 +87,11 @@ class StoreCore:
                 except BaseException:
                     # A failed COMMIT or a full disk may have ended the transaction already.
                     if self._conn.in_transaction:
-                        with contextlib.suppress(sqlite3.Error):
+                        with contextlib.suppress(*driver.ERRORS):
                             self._conn.execute("ROLLBACK")
                     raise
                 self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except driver.ERRORS as exc:
                 self._reraise(exc)
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -89,16 +100,16 @@ class StoreCore:
                 raise StoreError("the history store is closed")
             try:
                 return self._conn.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
+            except driver.ERRORS as exc:
                 self._reraise(exc)
 
-    def _reraise(self, exc: sqlite3.Error) -> NoReturn:
+    def _reraise(self, exc: Exception) -> NoReturn:
         """The file's trouble (damaged, full, read-only) as one sentence naming it; a
         constraint or programming error, or a search stopped by its time budget, stays what
         it is."""
-        if isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError)):
+        if isinstance(exc, (*driver.INTEGRITY, *driver.PROGRAMMING)):
             raise exc
-        if isinstance(exc, sqlite3.OperationalError) and "interrupted" in str(exc):
+        if isinstance(exc, driver.OPERATIONAL) and "interrupted" in str(exc):
             raise exc
         raise unavailable(self.path, exc) from exc
 

@@ -24,11 +24,10 @@ import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tui.store import driver
+from tui.store.errors import StoreError as StoreError
+
 BUSY_TIMEOUT_MS = 15_000
-
-
-class StoreError(Exception):
-    """The history database cannot be used (newer schema, no FTS5, incognito misuse...)."""
 
 
 class HistoryUnavailable(StoreError):
@@ -200,7 +199,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # -- connection -----------------------------------------------------------------------------
 
 
-def _create_private(path: Path) -> None:
+def create_private(path: Path) -> None:
     """Create the database file 0600 before SQLite does (its -wal/-shm copy that mode)."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -216,8 +215,10 @@ def chmod_private(path: Path) -> None:
             os.chmod(candidate, 0o600)
 
 
-def connect(path: Path | None) -> sqlite3.Connection:
+def connect(path: Path | None, key: bytes | None = None) -> sqlite3.Connection:
     """Open ``path`` (None: an in-memory database that never touches the disk) and migrate it.
+
+    ``key``: the raw 256-bit key of a locked (SQLCipher) history; None for a plain file.
 
     The connection is in autocommit mode (``isolation_level=None``): the store opens its own
     short ``BEGIN IMMEDIATE`` transactions. ``check_same_thread=False``: the store serialises
@@ -227,33 +228,33 @@ def connect(path: Path | None) -> sqlite3.Connection:
     unreachable) raises :class:`HistoryUnavailable` naming it, and is left exactly as it was.
     """
     if path is None:
-        return _open(":memory:", None)
+        return _open(":memory:", None, None)
     try:
-        _check_file(path)
+        _check_file(path, locked=key is not None)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _create_private(path)
-        conn = _open(str(path), path)
-    except (sqlite3.Error, OSError) as exc:
+        create_private(path)
+        conn = _open(str(path), path, key)
+    except driver.errors_and(OSError) as exc:
         problem = unavailable(path, exc)
         if not (problem.args[0].endswith(_CANNOT_OPEN) or problem.args[0].endswith(_CANNOT_WRITE)):
             raise problem from exc
         try:
-            return _open_read_only(path)  # a read-only folder or file: browsing still works
-        except (sqlite3.Error, OSError):
+            return _open_read_only(path, key)  # a read-only folder or file: browsing still works
+        except driver.errors_and(OSError):
             raise problem from exc
     chmod_private(path)
     return conn
 
 
-def _open_read_only(path: Path) -> sqlite3.Connection:
+def _open_read_only(path: Path, key: bytes | None) -> sqlite3.Connection:
     """``path`` for reading only (``PRAGMA query_only``): a write says the file is read-only."""
     try:
-        conn = connect_reader(path)
-    except sqlite3.OperationalError:
+        conn = connect_reader(path, key)
+    except driver.OPERATIONAL:
         wal = Path(f"{path}-wal")
         if wal.exists() and wal.stat().st_size > 0:
             raise  # immutable would skip the answers still in the WAL
-        conn = connect_reader(path, immutable=True)
+        conn = connect_reader(path, key, immutable=True)
     try:
         version = user_version(conn)
         if version != SCHEMA_VERSION:  # cannot migrate what cannot be written
@@ -270,15 +271,18 @@ def is_read_only(conn: sqlite3.Connection) -> bool:
     return bool(conn.execute("PRAGMA query_only").fetchone()[0])
 
 
-def connect_reader(path: Path, *, immutable: bool = False) -> sqlite3.Connection:
+def connect_reader(
+    path: Path, key: bytes | None = None, *, immutable: bool = False
+) -> sqlite3.Connection:
     """A second connection that only reads (search): in WAL mode it reads while the writer
     commits, so a long search never makes an answer's saves wait.
 
     ``immutable``: for a file nobody can change (in a read-only folder, where SQLite cannot
     make the WAL's shared-memory file it otherwise needs even to read).
     """
-    conn = sqlite3.connect(
+    conn = driver.connect(
         f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if immutable else ""),
+        key,
         uri=True,
         timeout=BUSY_TIMEOUT_MS / 1000,
         isolation_level=None,
@@ -295,9 +299,9 @@ def connect_reader(path: Path, *, immutable: bool = False) -> sqlite3.Connection
     return conn
 
 
-def _open(target: str, path: Path | None) -> sqlite3.Connection:
-    conn = sqlite3.connect(
-        target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+def _open(target: str, path: Path | None, key: bytes | None) -> sqlite3.Connection:
+    conn = driver.connect(
+        target, key, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
     )
     try:
         # Refuse a newer schema before anything (the journal mode) is written to the file.
@@ -320,8 +324,9 @@ def _open(target: str, path: Path | None) -> sqlite3.Connection:
 _MAGIC = b"SQLite format 3\0"
 
 
-def _check_file(path: Path) -> None:
+def _check_file(path: Path, *, locked: bool = False) -> None:
     """Before SQLite opens ``path``: a regular file starting like an SQLite database (or empty).
+    A ``locked`` (SQLCipher) file starts with random bytes instead: it must not look plain.
 
     SQLite would block for ever on a FIFO and give vague errors on a folder or junk.
     """
@@ -339,10 +344,65 @@ def _check_file(path: Path) -> None:
         head = os.read(fd, len(_MAGIC))
     finally:
         os.close(fd)
+    if locked:
+        if head == _MAGIC:
+            raise HistoryUnavailable(f"history file {path}: it is not locked (a plain history)")
+        return
     if head != _MAGIC:
         raise HistoryUnavailable(
-            f"history file {path}: the file is damaged (not a readable SQLite database)"
+            f"history file {path}: the file is damaged (not a readable SQLite database), "
+            "or it is a locked history whose lock header is missing"
         )
+
+
+def is_encrypted(path: Path) -> bool:
+    """A locked history: a lock header beside it and a file that does not start like a plain
+    SQLite database (SQLCipher files start with random bytes). A plain file with a header
+    beside it is a plain history whose locking was interrupted."""
+    from tui.store.keys import header_path
+
+    if not header_path(path).exists():
+        return False
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(_MAGIC))
+    except OSError:
+        return False
+    return bool(head) and head != _MAGIC
+
+
+def conversion_file(path: Path, *, locking: bool) -> Path:
+    """Where a conversion writes the new file before it replaces ``path`` in one rename."""
+    return Path(f"{path}.locking" if locking else f"{path}.unlocking")
+
+
+def remove_plain_leftovers(path: Path) -> None:
+    """An unlocking that died mid-way leaves a plain-text copy: overwrite and delete it."""
+    leftover = conversion_file(path, locking=False)
+    if leftover.exists():
+        overwrite_and_unlink(leftover)
+
+
+def overwrite_and_unlink(file: Path) -> None:
+    """Zero a file's bytes in place, sync, delete it. Best effort on flash storage (the
+    controller may keep old blocks), but nothing readable stays behind in the file system."""
+    with contextlib.suppress(FileNotFoundError):
+        fd = os.open(file, os.O_WRONLY)
+        try:
+            zero_fd(fd)
+        finally:
+            os.close(fd)
+        file.unlink()
+
+
+def zero_fd(fd: int) -> None:
+    size = os.fstat(fd).st_size
+    block = b"\0" * (1 << 20)
+    os.lseek(fd, 0, os.SEEK_SET)
+    written = 0
+    while written < size:
+        written += os.write(fd, block[: min(len(block), size - written)])
+    os.fsync(fd)
 
 
 def _check_length(conn: sqlite3.Connection, path: Path) -> None:
@@ -374,7 +434,7 @@ def _configure(conn: sqlite3.Connection, *, in_memory: bool) -> None:
     try:
         conn.execute("CREATE VIRTUAL TABLE temp._fts5_probe USING fts5(x)")
         conn.execute("DROP TABLE temp._fts5_probe")
-    except sqlite3.OperationalError as exc:
+    except driver.OPERATIONAL as exc:
         raise StoreError("this Python's SQLite lacks FTS5, which history search needs") from exc
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tui import safeio
-from tui.store import importing
+from tui.store import driver, importing
 from tui.store.db import StoreError
 from tui.store.importing import ImportedConversation
 from tui.store.models import Conversation, ImportResult, Message
@@ -176,6 +175,12 @@ def export(
     """
     if fmt not in FORMATS:
         raise StoreError(f"unknown export format {fmt!r} (use md or json)")
+    if store.locked:
+        # An export is the history in plain text: writing one would undo the lock.
+        raise StoreError(
+            "a locked history writes no exports (they would be plain text on this device); "
+            "unlock it first with: burrow lock disable"
+        )
     from tui import paths
 
     ids = store.conversation_ids() if conversation_ids is None else list(conversation_ids)
@@ -242,5 +247,5 @@ def import_json(store: Store, file: Path) -> ImportResult:
     conversations = read_document(file)
     try:
         return store.import_conversations(conversations)
-    except sqlite3.IntegrityError as exc:  # checked above: a last resort, nothing written
+    except driver.INTEGRITY as exc:  # checked above: a last resort, nothing written
         raise StoreError(f"{file}: cannot be imported: {exc}") from exc

@@ -19,6 +19,7 @@ import re
 import sqlite3
 import time
 
+from tui.store import driver
 from tui.store.models import SearchHit
 
 SNIPPET_TOKENS = 16
@@ -65,14 +66,14 @@ def search(
     try:
         try:
             return _run(conn, query, limit, offset, conversation_id, start_mark, end_mark)
-        except sqlite3.OperationalError as exc:
+        except driver.OPERATIONAL as exc:
             if _interrupted(exc):
                 return []
             fallback = plain_query(query)
             if not fallback:
                 return []
             return _run(conn, fallback, limit, offset, conversation_id, start_mark, end_mark)
-    except sqlite3.OperationalError as exc:
+    except driver.OPERATIONAL as exc:
         if _interrupted(exc):  # over the time budget: too broad a query, no hits
             return []
         raise
@@ -89,7 +90,7 @@ def bounded(query: str) -> str:
     return plain_query(words)
 
 
-def _interrupted(exc: sqlite3.OperationalError) -> bool:
+def _interrupted(exc: Exception) -> bool:
     return "interrupted" in str(exc)
 
 

@@ -40,6 +40,8 @@ class SavedStates(StoreCore):
         """
         if self.incognito:
             raise StoreError("incognito conversations never save model states")
+        if self.locked:
+            raise StoreError("a locked history never saves model states (they are plain text)")
         name = _state_name(path)
         now = time.time()
         row = (conversation_id, name, sha256, model_path, template, n_ctx, n_tokens, size_bytes)
@@ -92,6 +94,14 @@ class SavedStates(StoreCore):
         with self._write() as conn:
             conn.execute("DELETE FROM kv_states WHERE path = ?", (name,))
         self._unlink_states([name])
+
+    def forget_all_states(self) -> None:
+        """Delete every saved state, recorded or stray (before locking the history)."""
+        with self._write() as conn:
+            names = [r[0] for r in conn.execute("SELECT path FROM kv_states")]
+            conn.execute("DELETE FROM kv_states")
+        self._unlink_states(names)
+        self._unlink_stray_states()
 
     @staticmethod
     def _forget_states(conn: sqlite3.Connection, conversation_id: int) -> list[str]:

@@ -25,8 +25,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tui.store import db, importing, rows
+from tui.store import db, driver, importing, rows
 from tui.store.db import NotFoundError, StoreError
+from tui.store.keys import HistoryLocked
 from tui.store.models import UNSET, Conversation, ImportResult, SearchHit, Unset
 from tui.store.streaming import StreamingAnswers
 
@@ -34,8 +35,10 @@ from tui.store.streaming import StreamingAnswers
 class Store(StreamingAnswers):
     """Conversation history on a SQLite file, or in memory for incognito."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path | None) -> None:
-        super().__init__(conn, path)
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path | None, key: bytes | None = None
+    ) -> None:
+        super().__init__(conn, path, key)
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.RLock()
         if path is not None and not db.is_read_only(conn):
@@ -44,17 +47,22 @@ class Store(StreamingAnswers):
     # -- opening and closing -----------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path | None = None) -> Store:
+    def open(cls, path: Path | None = None, *, key: bytes | None = None) -> Store:
         """Open (creating and migrating as needed) the history at ``path``.
 
         Default: ``paths.database_path()``. Answers left ``streaming`` by a process that died
-        are marked ``interrupted``.
+        are marked ``interrupted``. A locked history needs its ``key``
+        (``tui.store.locking.open_locked`` finds it from the passphrase); without one it
+        raises :class:`~tui.store.keys.HistoryLocked`.
         """
         if path is None:
             from tui import paths
 
             path = paths.database_path()
-        return cls(db.connect(path), path)
+        db.remove_plain_leftovers(path)
+        if key is None and db.is_encrypted(path):
+            raise HistoryLocked(f"history file {path} is locked: it needs the passphrase")
+        return cls(db.connect(path, key), path, key)
 
     @classmethod
     def open_incognito(cls) -> Store:
@@ -82,9 +90,27 @@ class Store(StreamingAnswers):
                     self._reader.close()
             if self.path is not None:
                 # Fold the WAL back into the file so it does not grow between runs.
-                with contextlib.suppress(sqlite3.Error):
+                with contextlib.suppress(*driver.ERRORS):
                     self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             self._conn.close()
+            self._db_key = None  # the key is dropped with the connection
+
+    def rekey(self, key: bytes) -> None:
+        """Re-encrypt a locked history with a new key, in place (one SQLite transaction:
+        an interruption leaves it under the old key)."""
+        with self._lock:
+            if self._db_key is None or self._closed:
+                raise StoreError("only an open locked history can change its key")
+            with self._reader_lock:
+                if self._reader is not None:
+                    self._reader.close()
+                    self._reader = None
+            try:
+                self._conn.execute(driver.key_pragma(key).replace("PRAGMA key", "PRAGMA rekey"))
+                self._checkpoint()
+            except driver.ERRORS as exc:
+                self._reraise(exc)
+            self._db_key = key
 
     def __enter__(self) -> Store:
         return self
@@ -300,7 +326,7 @@ class Store(StreamingAnswers):
                     start_mark=start_mark,
                     end_mark=end_mark,
                 )
-            except sqlite3.Error as exc:
+            except driver.ERRORS as exc:
                 self._reraise(exc)
 
     def _search_connection(self) -> tuple[sqlite3.Connection, threading.RLock]:
@@ -311,8 +337,8 @@ class Store(StreamingAnswers):
                 return self._conn, self._lock
             if self._reader is None:
                 try:
-                    self._reader = db.connect_reader(self.path)
-                except (sqlite3.Error, OSError):
+                    self._reader = db.connect_reader(self.path, self._db_key)
+                except driver.errors_and(OSError):
                     return self._conn, self._lock
             return self._reader, self._reader_lock
 

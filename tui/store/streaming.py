@@ -14,14 +14,13 @@ import contextlib
 import functools
 import json
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
-from tui.store import writerlock
+from tui.store import driver, writerlock
 from tui.store.core import LIVE_WRITERS
 from tui.store.db import StoreError
 from tui.store.models import UNSET, FinishStatus, Message, MessageStatus, Unset
@@ -256,7 +255,7 @@ class StreamWriter:
             if self._finished or not (self._pending or self._pending_reasoning):
                 return
             # On failure the next append or finish retries with the text still pending.
-            with contextlib.suppress(sqlite3.Error, StoreError):
+            with contextlib.suppress(*driver.ERRORS, StoreError):
                 self._flush_locked()
 
     def _flush_locked(self) -> None:
