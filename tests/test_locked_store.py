@@ -403,3 +403,22 @@ def test_panic_wipe_of_ten_thousand_conversations(database: Path, burrow_home: P
         Store.open(copy, key=os.urandom(32))
     with Store.open(copy, key=key) as store:  # (the key itself still works: nothing else)
         assert store.count_conversations() == 10_000
+
+
+def test_the_worker_process_never_sees_the_key_or_the_passphrase(database: Path) -> None:
+    from tui.engine.client import EngineClient
+
+    locking.enable(database, "worker must not know")
+    store = locking.open_locked(database, "worker must not know")
+    client = EngineClient()
+    try:
+        client.system_info()  # starts the worker while the history is open
+        pid = client.worker_pid
+        assert isinstance(pid, int)
+        key = keys.unlock(database, "worker must not know")[0]
+        for name in ("environ", "cmdline"):
+            seen = Path(f"/proc/{pid}/{name}").read_bytes()
+            assert key.hex().encode() not in seen and b"worker must not know" not in seen
+    finally:
+        client.shutdown()
+        store.close()

@@ -230,6 +230,15 @@ class Settings:
         "--incognito always starts a new, unsaved chat).",
         per_model=False,
     )
+    auto_lock_minutes: float = _setting(
+        5.0,
+        "app",
+        "Locked history only: after this many idle minutes the screen locks and the key is "
+        "dropped; an answer being written is saved first (0 = never).",
+        min=0.0,
+        max=1440.0,
+        per_model=False,
+    )
 
     # ---- engines
     engine: str = _setting(

@@ -10,14 +10,18 @@ import gc
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from tui.ui.lock import IDLE_CHECK_SECONDS, AppLock
 from tui.ui.messages import ModelStateChanged
 from tui.ui.screens.chat import ChatScreen
 from tui.ui.services import NoModelError, Services
+
+#: What counts as the user being there, for auto-lock.
+ACTIVITY = (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)
 
 #: The app's action that opens each sheet -> the sheet's name in the command palette.
 SHEETS: dict[str, str] = {
@@ -28,6 +32,7 @@ SHEETS: dict[str, str] = {
     "open_system_prompt": "System prompt",
     "open_history": "History",
     "pick_theme": "Themes",
+    "open_security": "Security",
 }
 
 
@@ -76,29 +81,46 @@ class BurrowApp(App[int]):
         self._load_model_at_start = load_model
         self.model_state = ModelStateChanged("none")
         self.chat: ChatScreen | None = None
+        self.app_lock = AppLock(self)
+        self._started = False
 
     def on_mount(self) -> None:
         from tui.ui.themes import install_themes
 
         install_themes(self, self.services)  # built-in + user themes; falls back, never raises
-        self.chat = ChatScreen(self.services, incognito=self._incognito)
-        self.push_screen(self.chat)
         for problem in self.services.settings_problems:
             self.notify(problem, title="Settings", severity="warning", timeout=10)
+        if self.app_lock.history_locked:
+            self.app_lock.show_unlock(self.start_chat)  # nothing of the history is loaded before
+        else:
+            self.start_chat()
+        if not self.is_headless:
+            self._quit_on_signals()
+        self.set_interval(IDLE_CHECK_SECONDS, self.app_lock.check_idle)
+        self.call_after_refresh(self._freeze_startup_heap)
+
+    def start_chat(self) -> None:
+        """The chat screen on the open history (at start, or after an unlock)."""
+        self.chat = ChatScreen(self.services, incognito=self._incognito)
+        self.push_screen(self.chat)
         self.services.store  # noqa: B018 - opens the history now, so a problem is known
         if self.services.store_problem:
             self.notify(self.services.store_problem, title="History", severity="error", timeout=30)
-        self.services.engine  # noqa: B018 - made here, not in two threads; a host to confirm
-        if self._load_model_at_start:
-            self.load_model()
-        if self.services.host_to_confirm:
-            self._confirm_host(self.services.host_to_confirm)
-        if self.services.engine_problem:
-            problem = self.services.engine_problem
-            self.notify(problem, title="Engine", severity="error", timeout=15)
-        if not self.is_headless:
-            self._quit_on_signals()
-        self.call_after_refresh(self._freeze_startup_heap)
+        if not self._started:  # once, not after each unlock
+            self.services.engine  # noqa: B018 - made here, not in two threads; a host to confirm
+            if self._load_model_at_start:
+                self.load_model()
+            if self.services.host_to_confirm:
+                self._confirm_host(self.services.host_to_confirm)
+            if self.services.engine_problem:
+                problem = self.services.engine_problem
+                self.notify(problem, title="Engine", severity="error", timeout=15)
+        self._started = True
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, ACTIVITY):
+            self.app_lock.touch()  # what counts as activity for auto-lock
+        await super().on_event(event)
 
     def _quit_on_signals(self) -> None:
         """SIGTERM and SIGHUP (the terminal closed) quit as the user would, keeping a streaming
@@ -264,6 +286,23 @@ class BurrowApp(App[int]):
         from tui.ui.screens.themes import ThemeScreen
 
         self._open_sheet(ThemeScreen)
+
+    def action_open_security(self) -> None:
+        from tui.ui.screens.security import SecuritySheet
+
+        self._open_sheet(SecuritySheet)
+
+    # locked history (tui/ui/lock.py) -------------------------------------------------
+
+    def action_lock_now(self) -> None:
+        """Lock the screen now (a streaming answer stops and is kept as it is)."""
+        self.run_worker(
+            self.app_lock.lock_now(cancel=True, note="Locked."), group="lock", exclusive=True
+        )
+
+    def action_panic_wipe(self) -> None:
+        """Ask for the typed word, then destroy the history (tui/ui/lock.py)."""
+        self.app_lock.ask_panic_wipe()
 
     # command palette ---------------------------------------------------------------
 

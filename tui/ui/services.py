@@ -163,6 +163,36 @@ class Services:
         return self._store
 
     @property
+    def open_store(self) -> Store | None:
+        """The history if it is open now (None: not yet, or locked away)."""
+        return self._store
+
+    @property
+    def database_path(self) -> Path:
+        from tui import paths
+
+        return paths.database_path()
+
+    def set_store(self, store: Store) -> None:
+        """The history opened elsewhere (a locked one, by the unlock screen)."""
+        self._store = store
+        self.store_problem = None
+
+    def forget_store(self) -> None:
+        """Open the history afresh when next used (after a wipe)."""
+        self._store = None
+
+    def lock(self) -> None:
+        """Close every session and the history: a locked history's key is dropped with it.
+        The engine stays loaded (it never held the key)."""
+        for session in self._sessions:
+            session.close()
+        self._sessions.clear()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    @property
     def settings(self) -> Settings:
         if self._settings is None:
             from tui.settings import load_settings

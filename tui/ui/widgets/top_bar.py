@@ -1,4 +1,5 @@
-"""The chat screen's top bar: the conversation list toggle, the title, incognito, new chat."""
+"""The chat screen's top bar: the conversation list toggle, the title, incognito, new chat,
+and with a locked history Lock and Wipe."""
 
 from __future__ import annotations
 
@@ -20,7 +21,14 @@ class TopBar(Horizontal):
             "Incognito", id="incognito-button", action="screen.toggle_incognito"
         )
         yield self._incognito
+        # Shown only with a locked history: lock now, and the panic wipe (then a typed word).
+        yield Button("Lock", id="lock-now", action="app.lock_now")
+        yield Button("Wipe", id="panic-wipe", variant="error", action="app.panic_wipe")
         yield Button("+ New", id="new-chat", variant="primary", action="screen.new_chat")
+
+    def on_mount(self) -> None:
+        store = getattr(getattr(self.app, "services", None), "open_store", None)
+        self.set_class(bool(store is not None and store.locked), "-locked")
 
     def show(self, title: str, *, incognito: bool) -> None:
         self._title.update(one_line(title))  # stored text: control characters shown visibly
