@@ -14,6 +14,7 @@ import contextlib
 import functools
 import json
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
