@@ -222,11 +222,16 @@ async def new_saved_conversation(session: ChatSession, question: str) -> int:
 async def test_the_answer_after_a_restore_equals_the_answer_without_it(
     model: str, store: Store
 ) -> None:
+    # The reference is the same two turns in one engine that never stopped: a restored state
+    # must be that engine's cache, bit for bit. Evaluating the first answer again as one batch
+    # is not a reference: batched and one-token kernels round differently on some CPUs (AVX2
+    # without AVX-512 here), enough to change a greedy answer of a 135M model.
     with new_engine(model) as engine:
         session = ChatSession(engine, store, GREEDY)
         conversation_id = await new_saved_conversation(
             session, "Name three colours of the rainbow."
         )
+        first_answer = session.path()[-1].content
         session.new_conversation()  # leave it: saved before the next answer or at close
         session.close()
     (record,) = store.states_for(conversation_id)
@@ -241,12 +246,12 @@ async def test_the_answer_after_a_restore_equals_the_answer_without_it(
         assert stats.prompt_tokens_evaluated < stats.prompt_tokens - record.n_tokens + 2
 
     with new_engine(model) as engine:
-        plain = ChatSession(engine, store, GREEDY)
-        plain.states = None  # no resume: the whole prompt is evaluated
-        plain.open_conversation(conversation_id)
-        assert after_restore.assistant_message_id is not None
-        without = await answer(plain.regenerate(after_restore.assistant_message_id))
-        assert without.stats.prompt_tokens_evaluated == without.stats.prompt_tokens
+        uninterrupted = ChatSession(engine, store, GREEDY)
+        uninterrupted.states = None  # the cache stays in this engine between the two turns
+        await new_saved_conversation(uninterrupted, "Name three colours of the rainbow.")
+        assert uninterrupted.path()[-1].content == first_answer  # the same first turn
+        without = await answer(uninterrupted.ask("Which one is between green and violet?"))
+        assert without.stats.prompt_tokens_evaluated < without.stats.prompt_tokens
     assert after_restore.text == without.text
     assert after_restore.text.strip()
 
