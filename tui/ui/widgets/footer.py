@@ -16,6 +16,17 @@ class FittingFooter(Footer):
     end inside the footer (the command palette's key, docked right, stays; Esc is kept
     first)."""
 
+    def __init__(self, *, show_command_palette: bool = True, compact: bool = False) -> None:
+        super().__init__(show_command_palette=show_command_palette, compact=compact)
+        # Textual's footer composes no keys until the screen announces its bindings, a
+        # refresh or more after the screen is shown: a blank row. The screen's bindings
+        # are known when the footer is composed, so compose the keys at once (the
+        # announcement composes them again if they changed).
+        self.set_reactive(Footer._bindings_ready, True)
+
+    def on_mount(self) -> None:
+        self._fit()
+
     async def recompose(self) -> None:
         await super().recompose()
         self._fit()
@@ -34,7 +45,9 @@ class FittingFooter(Footer):
             return
         keys = [k for k in self.query(FooterKey) if not k.has_class("-command-palette")]
         palette = [k for k in self.query(FooterKey) if k.has_class("-command-palette")]
-        room = self.size.width - sum(self._width(k) for k in palette)
+        # Before the first layout the footer has no size yet; it spans the screen.
+        width = self.size.width or self.screen.size.width or self.app.size.width
+        room = width - sum(self._width(k) for k in palette)
         # Keys that must stay when the row is short (Stop while an answer streams) first,
         # then the others in their order; once one does not fit, the later ones go too.
         first = [k for k in keys if k.key in KEEP]

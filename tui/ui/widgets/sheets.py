@@ -3,7 +3,8 @@
 A sheet is a whole :class:`~textual.screen.Screen`, not a floating dialog: on a 40-column
 phone a dialog would leave no room. It has a top bar with its title and a 3-cell tall
 **Close** button (Esc does the same), a body, its row of ``.actions`` buttons pinned to
-the bottom (so a long body never pushes them off screen) and the footer with its keys,
+the bottom (so a long body never pushes them off screen) and the footer with the keys that
+fit whole (:class:`~tui.ui.widgets.footer.FittingFooter`),
 hidden on a short screen where every key has a button. On a wide
 terminal the body is centred with a readable width.
 """
@@ -17,9 +18,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Input, Static
+from textual.widgets import Button, Input, Static
 
 from tui.ui.layout import HORIZONTAL_BREAKPOINTS, VERTICAL_BREAKPOINTS
+from tui.ui.widgets.footer import FittingFooter
 
 if TYPE_CHECKING:
     from tui.chat.session import ChatSession
@@ -82,7 +84,7 @@ class SheetScreen(Screen[Any]):
             yield Button("Close", id="sheet-close", action="screen.close")
         with Vertical(id="sheet-body"):
             yield from self.compose_body()
-        yield Footer()
+        yield FittingFooter()
 
     def compose_body(self) -> ComposeResult:
         yield from ()
