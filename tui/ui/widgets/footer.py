@@ -28,8 +28,10 @@ class FittingFooter(Footer):
         self._fit()
 
     async def recompose(self) -> None:
-        await super().recompose()
-        self._fit()
+        # Fit inside the same batch as the new keys, so no frame shows them before the fit.
+        with self.app.batch_update():
+            await super().recompose()
+            self._fit()
 
     def on_resize(self, event: Resize) -> None:
         self._fit()
