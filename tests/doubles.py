@@ -93,7 +93,7 @@ class ScriptedEngine:
             path=params.path,
             file_size=98_000_000,
             load_seconds=0.1,
-            n_ctx=params.n_ctx,
+            n_ctx=params.n_ctx or self.n_ctx,  # 0 = automatic: the engine picks; here n_ctx
             n_ctx_train=8192,
             architecture="llama",
             name=self.model_name,

@@ -19,8 +19,10 @@ from tui.bench.results import BaselineFigures, BenchResult, compared, save_resul
 from tui.bench.runs import Step, fit_prompt
 from tui.bench.system import DeviceInfo, peak_rss_bytes
 from tui.bench.table import format_table
+from tui.bench.tune import ThreadRun, best
 from tui.cli import main as burrow
 from tui.cli.bench import Progress
+from tui.engine import cpu, prefs
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
@@ -96,7 +98,11 @@ def a_result() -> BenchResult:
         quantization="Q4_K_M",
         n_ctx=2048,
         threads=4,
+        threads_batch=4,
         extra_bufts=False,
+        kv_cache_type="q8_0",
+        flash_attn=True,
+        use_mmap=False,
         repeat=3,
         prompt_tokens=511,
         generated_tokens=128,
@@ -117,7 +123,8 @@ def test_result_json_keeps_its_keys_and_their_order() -> None:
     plain = a_result().to_dict()
     assert list(plain) == [
         "model", "model_name", "model_file_bytes", "quantization", "n_ctx", "threads",
-        "extra_bufts", "repeat", "prompt_tokens", "generated_tokens", "load_seconds",
+        "threads_batch", "extra_bufts", "kv_cache_type", "flash_attn", "use_mmap", "repeat",
+        "prompt_tokens", "generated_tokens", "load_seconds",
         "load_wall_seconds", "prompt_tps", "ttft_seconds", "generation_tps",
         "worker_generation_tps", "worker_peak_rss_bytes", "device", "measured_at",
     ]  # fmt: skip
@@ -161,7 +168,8 @@ def test_table_of_a_full_result() -> None:
         "generation (128 tok), tok/s              20.0                  25.0  0.800",
         "worker peak memory                  200.0 MiB             128.0 MiB  1.562",
         "",
-        "model x.gguf · ctx 2048 · 4 threads · extra buffer types off · median of 3",
+        "model x.gguf · ctx 2048 · 4 threads · median of 3",
+        "KV cache q8_0 · flash attention on · mmap off · extra buffer types off",
         "device cpu · 2 cores · llama-cpp-python 0.3",
     ]
 
@@ -221,6 +229,46 @@ def test_burrow_bench_with_baseline_json(
     assert saved.parent == paths.bench_dir()
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
     assert json.loads(saved.read_text())["generation_tps"] == result["generation_tps"]
+
+
+@pytest.mark.slow
+def test_burrow_bench_shows_the_memory_knobs(
+    tiny_synthetic_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["bench", "--model", str(tiny_synthetic_path), "--kv-type", "q8_0", "--mmap", "off"]
+    argv += ["--ctx", "256", "--prompt-tokens", "48", "--gen-tokens", "8", "--repeat", "1"]
+    argv += ["--no-save"]
+    result = run_json(capsys, burrow, argv)
+    assert (result["kv_cache_type"], result["flash_attn"], result["use_mmap"]) == (
+        "q8_0",
+        True,
+        False,
+    )
+    assert result["threads"] == cpu.performance_cores()  # untuned: the performance cores
+
+
+@pytest.mark.slow
+def test_burrow_bench_tune_saves_the_fastest_threads(
+    tiny_synthetic_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["bench", "--model", str(tiny_synthetic_path), "--tune", "--max-threads", "2"]
+    argv += ["--ctx", "256", "--prompt-tokens", "48", "--gen-tokens", "8"]
+    result = run_json(capsys, burrow, argv)
+    assert [run["threads"] for run in result["runs"]] == [1, 2]
+    assert all(run["prompt_tps"] > 0 and run["generation_tps"] > 0 for run in result["runs"])
+    chosen = (result["n_threads"], result["n_threads_batch"])
+    assert prefs.tuned_threads(tiny_synthetic_path) == chosen
+    # From then on the engine uses them when the threads setting is 0 (automatic).
+    plain = ["bench", "--model", str(tiny_synthetic_path), "--ctx", "256", "--no-save"]
+    plain += ["--prompt-tokens", "48", "--gen-tokens", "8", "--repeat", "1"]
+    again = run_json(capsys, burrow, plain)
+    assert (again["threads"], again["threads_batch"]) == chosen
+
+
+def test_tune_picks_the_fastest_and_fewer_threads_on_a_tie() -> None:
+    runs = [ThreadRun(1, 50.0, 9.0), ThreadRun(2, 90.0, 12.0), ThreadRun(3, 90.04, 12.02)]
+    assert best(runs) == (2, 2)
+    assert best([ThreadRun(1, 10.0, 5.0), ThreadRun(2, 20.0, 4.0)]) == (1, 2)
 
 
 @pytest.mark.slow

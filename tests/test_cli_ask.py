@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tui.store import Store
 
 
@@ -139,3 +141,44 @@ def test_bad_continue_arguments_are_usage_errors(burrow_home: Path) -> None:
     template = burrow("ask", "x", "--continue", "1", "--template", "nope", home=burrow_home)
     assert template.returncode == 2 and "nope" in template.stderr
     assert "Traceback" not in missing.stderr + template.stderr
+
+
+def test_ask_refuses_a_context_above_the_trained_one(burrow_home: Path) -> None:
+    result = burrow("ask", "Hello?", "--ctx", "16384", home=burrow_home)  # trained on 8192
+    assert result.returncode != 0
+    assert "more than the 8192 tokens it was trained on" in result.stderr
+    assert "Run again with --ctx 8192." in result.stderr
+    assert "Traceback" not in result.stderr
+    with Store.open(database(burrow_home)) as store:
+        assert store.list_conversations() == [], "nothing is asked before the model can load"
+
+
+def test_ask_offers_what_fits_instead_of_loading(
+    burrow_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Free memory is faked in-process (the one thing a test cannot arrange): SmolLM2 at
+    8192 tokens needs more than it; ``ask`` names the numbers and the flags that fit."""
+    from tui.cli import main
+    from tui.engine import catalog, fit, memory
+    from tui.engine.bundled import bundled_model_path
+
+    model = bundled_model_path()
+    assert model is not None
+    [entry] = [e for e in catalog.scan() if e.path == str(model)]
+
+    def need(n_ctx: int, kv_type: str) -> int | None:
+        return entry.ram_estimate(n_ctx, 256, kv_type=kv_type)
+
+    wanted = need(8192, "f16")
+    assert wanted is not None
+    free = int(wanted * 0.6)
+    monkeypatch.setattr(memory, "available_bytes", lambda: free)
+    options = fit.fit_options(need, free, 8192, "f16")
+    assert options[0].kv_type == "q8_0"
+
+    assert main(["ask", "Hello?", "--ctx", "8192", "--no-save"]) != 0
+    err = capsys.readouterr().err
+    assert f"needs about {memory.format_bytes(wanted)} at context 8192" in err
+    assert f"{memory.format_bytes(free)} is free" in err
+    flags = [f"--ctx {options[0].n_ctx} --kv-type q8_0", f"--ctx {options[1].n_ctx}"]
+    assert f"Run again with {flags[0]} or {flags[1]}." in err

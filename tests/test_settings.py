@@ -14,6 +14,7 @@ from tui.cli import main
 from tui.settings import (
     Settings,
     SettingsError,
+    cross_check,
     layered_settings,
     load_settings,
     parse_cli_value,
@@ -62,7 +63,7 @@ def test_broken_values_are_reported_and_defaults_kept() -> None:
         "top_p = 1.5\n"  # out of range
         "temprature = 0.2\n"  # unknown key
         'context_policy = "drop"\n'  # not a choice
-        "use_mmap = 1\n"  # int is not a bool
+        "use_mmap = 1\n"  # int is neither a choice nor an old true/false
         "n_ctx = 4096\n"
     )
     path = write_config(text)
@@ -71,14 +72,14 @@ def test_broken_values_are_reported_and_defaults_kept() -> None:
     assert settings.top_k == 5 and settings.n_ctx == 4096
     assert settings.temperature == Settings().temperature
     assert settings.top_p == Settings().top_p
-    assert settings.context_policy == "trim" and settings.use_mmap is True
+    assert settings.context_policy == "trim" and settings.use_mmap == "auto"
     messages = {p.key: p.message for p in problems}
     assert all(p.file == path for p in problems)
     assert messages["temperature"] == "expected a number from 0.0 to 5.0, got a string ('hot')"
     assert messages["top_p"] == "1.5 is out of range: expected a number from 0.0 to 1.0"
     assert messages["temprature"] == "unknown setting 'temprature' (did you mean 'temperature'?)"
     assert "one of trim, stop" in messages["context_policy"]
-    assert "true or false" in messages["use_mmap"]
+    assert "one of auto, on, off" in messages["use_mmap"]
     assert str(problems[0]).startswith(f"{path}: ")
     # Loading never rewrites the user's file.
     assert path.read_text(encoding="utf-8") == text
@@ -152,13 +153,52 @@ def test_sampling_and_load_params() -> None:
     }  # fmt: skip
     assert Settings(seed_mode="fixed", seed=7).sampling()["seed"] == 7
     assert Settings(n_threads=0).load_params() == {
-        "n_ctx": 2048,
+        "n_ctx": 0,
         "n_threads": None,
         "n_batch": 256,
-        "use_mmap": True,
+        "use_mmap": None,
         "use_mlock": False,
+        "kv_cache_type": "f16",
+        "flash_attn": None,
     }
     assert Settings(n_threads=4).load_params()["n_threads"] == 4
+
+
+def test_memory_knobs_reach_load_params_and_old_mmap_booleans_still_load() -> None:
+    forced = Settings(use_mmap="off", flash_attn="on", kv_cache_type="q8_0").load_params()
+    assert (forced["use_mmap"], forced["flash_attn"], forced["kv_cache_type"]) == (
+        False,
+        True,
+        "q8_0",
+    )
+    assert Settings(use_mmap="on").memory_choices() == {
+        "kv_type": "f16",
+        "use_mmap": True,
+        "flash_attn": None,
+    }
+    # use_mmap was true/false before "auto": such files keep meaning what they said.
+    path = write_config("use_mmap = false\n")
+    settings, problems = load_settings()
+    assert settings.use_mmap == "off" and problems == []
+    path.write_text("use_mmap = true\n", encoding="utf-8")
+    assert load_settings()[0].use_mmap == "on"
+    assert Settings.from_dict({"use_mmap": False}).use_mmap == "off"  # a stored conversation
+    assert parse_cli_value("use_mmap", "false") == "off"
+    assert parse_cli_value("kv_cache_type", "q4_0") == "q4_0"
+    with pytest.raises(SettingsError, match="one of f16, q8_0, q4_0"):
+        parse_cli_value("kv_cache_type", "q5_0")
+    with pytest.raises(SettingsError, match="one of auto, on, off"):
+        parse_cli_value("flash_attn", "maybe")
+
+
+def test_context_size_is_automatic_by_default() -> None:
+    assert Settings().n_ctx == 0 and Settings().load_params()["n_ctx"] == 0
+    assert parse_cli_value("n_ctx", "0") == 0
+    assert parse_cli_value("n_ctx", "256") == 256
+    with pytest.raises(SettingsError, match="0 \\(automatic\\) or at least 256"):
+        parse_cli_value("n_ctx", "100")
+    assert cross_check({"max_tokens": 512, "n_ctx": 0}) == {}
+    assert "max_tokens" in cross_check({"max_tokens": 512, "n_ctx": 512})
 
 
 def test_dict_round_trip_and_diff() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import OptionList
+from textual.widgets import Button, OptionList
 from ui_helpers import chat, make_app, wait_for, wait_ready
 
 from tui import paths
@@ -144,3 +144,73 @@ async def test_welcome_sheet_when_there_is_no_model(
         await pilot.press("ctrl+r")  # the key does what the button does
         await wait_for(pilot, lambda: app.screen is chat(app), 30, "the chat screen")
         await wait_ready(pilot, app)
+
+
+async def open_picker_on(pilot: Pilot[Any], app: BurrowApp, name: str) -> ModelsScreen:
+    await app.run_action("open_models")
+    screen = app.screen
+    assert isinstance(screen, ModelsScreen)
+    await wait_for(pilot, lambda: screen.scans >= 1, 60, "the scan")
+    screen.query_one(OptionList).highlighted = index_of(screen, name)
+    return screen
+
+
+async def test_a_load_that_would_not_fit_offers_what_fits_and_a_tap_loads_it(
+    smollm2_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Free memory is faked (the one thing a test cannot arrange): SmolLM2 at 8192 tokens
+    needs more than it. The picker loads nothing; it offers the largest context that fits
+    and a larger one with a q8_0 cache, with the numbers, and a tap loads that."""
+    from tui.engine.fit import fit_options
+    from tui.settings import Settings, load_settings
+
+    settings = Settings().replace(n_ctx=8192, max_tokens=64)
+    app = BurrowApp(Services(model=str(smollm2_path), settings=settings), load_model=False)
+    async with app.run_test(size=(40, 24)) as pilot:
+        screen = await open_picker_on(pilot, app, smollm2_path.name)
+        entry = screen.selected()
+        assert entry is not None
+
+        def need(n_ctx: int, kv_type: str) -> int | None:
+            return entry.ram_estimate(n_ctx, settings.n_batch, kv_type=kv_type)
+
+        wanted = need(8192, "f16")
+        assert wanted is not None
+        free = int(wanted * 0.6)
+        monkeypatch.setattr("tui.ui.screens.models.free_memory", lambda: free)
+        options = fit_options(need, free, 8192, "f16")
+        assert [o.kv_type for o in options] == ["q8_0", "f16"]
+
+        await pilot.click("#models-load")
+        await wait_for(pilot, lambda: app.screen.query("#act-fit-0"), 10, "the offer")
+        text = str(app.screen.query_one(".sheet--title").render()).replace("\n", " ")
+        assert "needs about" in text and "at context 8192" in text and "free" in text
+        assert f"context {options[0].n_ctx} with a q8_0 cache" in text
+        assert app.services.engine.model is None, "nothing loads before a choice"
+
+        await pilot.click("#act-fit-0")
+        await wait_for(pilot, lambda: app.model_state.state == "ready", 90, "the load")
+        model = app.services.engine.model
+        assert model is not None and model.n_ctx == options[0].n_ctx
+        assert model.kv_cache_type == "q8_0" and model.flash_attn
+    saved = load_settings()[0]
+    assert (saved.n_ctx, saved.kv_cache_type) == (options[0].n_ctx, "q8_0")
+
+
+async def test_a_context_above_the_trained_one_is_offered_the_trained_one(
+    smollm2_path: Path,
+) -> None:
+    from tui.settings import Settings
+
+    settings = Settings().replace(n_ctx=16384)  # SmolLM2 was trained on 8192
+    app = BurrowApp(Services(model=str(smollm2_path), settings=settings), load_model=False)
+    async with app.run_test(size=(40, 24)) as pilot:
+        await open_picker_on(pilot, app, smollm2_path.name)
+        await pilot.click("#models-load")
+        await wait_for(pilot, lambda: app.screen.query("#act-fit-0"), 10, "the offer")
+        text = str(app.screen.query_one(".sheet--title").render()).replace("\n", " ")
+        assert "more than the 8192 tokens it was trained on" in text
+        assert "Context 8192" in str(app.screen.query_one("#act-fit-0", Button).label)
+        await pilot.click("#act-close")
+        await pilot.pause(0.3)
+        assert app.services.engine.model is None and app.services.settings.n_ctx == 16384

@@ -58,7 +58,11 @@ class BenchResult:
     quantization: str | None = None
     n_ctx: int | None = None
     threads: int | None = None
+    threads_batch: int | None = None
     extra_bufts: bool | None = None
+    kv_cache_type: str | None = None
+    flash_attn: bool | None = None
+    use_mmap: bool | None = None
     repeat: int | None = None
     prompt_tokens: int | None = None
     generated_tokens: int | None = None

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tui.bench.baseline import RawBaseline
 from tui.bench.results import BaselineFigures, BenchResult, compared, median
@@ -187,29 +187,34 @@ def run_bench(
     gen_tokens: int = 128,
     repeat: int = 3,
     baseline: bool = False,
+    load_options: dict[str, Any] | None = None,
     on_step: Callable[[Step], None] | None = None,
     engine: str = "embedded",
 ) -> BenchResult:
     """Measure ``model`` in its own engine worker, or a llama-server Burrow starts when
     ``engine`` is ``local`` (and, with ``baseline``, the raw loop beside it); ``on_step``
-    hears of each step as it starts."""
+    hears of each step as it starts. ``threads`` None lets the embedded engine choose as it
+    does for chat (tuned, else performance cores); ``load_options`` are more
+    :class:`LoadParams` fields (``kv_cache_type``, ``flash_attn``, ``use_mmap``)."""
     from tui.engine.worker import default_threads
 
-    n_threads = threads or default_threads()
+    if engine != "embedded":
+        threads = threads or default_threads()
+
     step = _Steps(3 + 2 * repeat * (2 if baseline else 1) + (1 if baseline else 0), on_step)
     client = _client(engine)
     raw: RawBaseline | None = None
     try:
         step("starting the engine")
         system_info = client.system_info() if engine == "embedded" else {}
-        info, load_wall = _load(client, model, n_ctx, n_threads, step)
+        info, load_wall = _load(client, model, n_ctx, threads, step, load_options or {})
         if engine != "embedded":
             served = client.system_info()
             system_info = {"system_info": f"llama-server {served.get('llama_cpp', '')}"}
         if baseline:
             step("loading the raw llama-cpp-python baseline")
             raw = RawBaseline(
-                model, n_ctx=n_ctx, n_threads=n_threads, extra_bufts=bool(info.extra_bufts)
+                model, n_ctx=n_ctx, n_threads=info.n_threads, extra_bufts=bool(info.extra_bufts)
             )
             raw.generate(WARM_UP_PROMPT, 4)
 
@@ -247,7 +252,12 @@ def _client(engine: str) -> EngineClient:
 
 
 def _load(
-    client: EngineClient, model: str, n_ctx: int, n_threads: int, step: _Steps
+    client: EngineClient,
+    model: str,
+    n_ctx: int,
+    n_threads: int | None,
+    step: _Steps,
+    options: dict[str, Any],
 ) -> tuple[ModelInfo, float]:
     """Load and warm up (page in the weights; learn the extra-buffer-types choice on AMX
     CPUs): the model as loaded after the warm-up, and the load's wall time."""
@@ -255,7 +265,7 @@ def _load(
 
     step(f"loading {Path(model).name} (Burrow)")
     started = time.perf_counter()
-    info = client.load(LoadParams(path=model, n_ctx=n_ctx, n_threads=n_threads))
+    info = client.load(LoadParams(path=model, n_ctx=n_ctx, n_threads=n_threads, **options))
     load_wall = time.perf_counter() - started
     step("warming up")
     burrow_run(client, WARM_UP_PROMPT, 4)
@@ -303,7 +313,11 @@ def _result(
         quantization=info.quantization,
         n_ctx=info.n_ctx,
         threads=info.n_threads,
+        threads_batch=info.n_threads_batch,
         extra_bufts=info.extra_bufts,
+        kv_cache_type=info.kv_cache_type,
+        flash_attn=info.flash_attn,
+        use_mmap=info.use_mmap,
         repeat=repeat,
         prompt_tokens=int(median(ours.prompt_tokens)),
         generated_tokens=int(median(ours.gen_tokens)),

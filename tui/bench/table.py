@@ -24,10 +24,16 @@ def format_table(result: BenchResult) -> str:
     ]
     device = result.device
     lines.append("")
+    threads = f"{result.threads} threads"
+    if result.threads_batch and result.threads_batch != result.threads:
+        threads += f" ({result.threads_batch} for the prompt)"
     lines.append(
-        f"model {Path(str(result.model)).name} · ctx {result.n_ctx} · "
-        f"{result.threads} threads · extra buffer types "
-        f"{'on' if result.extra_bufts else 'off'} · median of {result.repeat}"
+        f"model {Path(str(result.model)).name} · ctx {result.n_ctx} · {threads} · "
+        f"median of {result.repeat}"
+    )
+    lines.append(
+        f"KV cache {result.kv_cache_type or '?'} · flash attention {_on_off(result.flash_attn)} "
+        f"· mmap {_on_off(result.use_mmap)} · extra buffer types {_on_off(result.extra_bufts)}"
     )
     lines.append(
         f"device {device.cpu} · {device.cores} cores · llama-cpp-python {device.llama_cpp_python}"
@@ -75,3 +81,7 @@ def _rows(result: BenchResult) -> list[_Row]:
 
 def _shown(value: float | None, fmt: str, missing: str) -> str:
     return missing if value is None else fmt.format(value)
+
+
+def _on_off(value: bool | None) -> str:
+    return "?" if value is None else ("on" if value else "off")

@@ -27,6 +27,7 @@ _SETTING_FLAGS = {
     "ctx": "n_ctx",
     "threads": "n_threads",
     "thinking": "thinking",
+    "kv_type": "kv_cache_type",
 }
 
 
@@ -76,6 +77,9 @@ def register(sub: Any) -> None:
         action="store_const",
         const="off",
         help="ask the model to answer without thinking (templates with a thinking switch)",
+    )
+    p.add_argument(
+        "--kv-type", choices=("f16", "q8_0", "q4_0"), help="KV cache type (q8_0 halves its memory)"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.add_argument("--no-save", action="store_true", help="do not write to history")
@@ -160,6 +164,7 @@ def _run(
                 store.get_conversation(args.continue_id)
             except NotFoundError as exc:
                 raise UsageError(f"no conversation {args.continue_id}") from exc
+        check_fit(model_path, settings)
         try:
             engine.load(LoadParams(path=str(model_path), **settings.load_params()))
         except EngineError as exc:
@@ -175,6 +180,46 @@ def _run(
     finally:
         engine.shutdown()
         store.close()
+
+
+def check_fit(model_path: Path, settings: Settings) -> None:
+    """Refuse, before loading, a context above the model's trained one or a load that would
+    not fit in free memory, naming the largest context (and cache type) that fits."""
+    from tui.cli.common import CliError
+    from tui.engine import fit, memory
+    from tui.engine.catalog import read_metadata
+
+    summary = read_metadata([model_path]).get(str(model_path), {})
+    shape_data, trained = summary.get("shape"), summary.get("n_ctx_train")
+    if not isinstance(shape_data, dict) or settings.n_ctx == 0:
+        return  # unreadable: the load says why; automatic: the engine picks what fits
+    shape = memory.ModelShape(**shape_data)
+    choices = settings.memory_choices()
+
+    def need(size: int, kv: str) -> int:
+        estimate = shape.estimate(size, settings.n_batch, **{**choices, "kv_type": kv})
+        return estimate.total_bytes
+
+    kv_type = settings.kv_cache_type
+    offer = fit.fit_offer(
+        model_path.name,
+        need,
+        memory.available_bytes(),
+        settings.n_ctx,
+        kv_type,
+        trained if isinstance(trained, int) and trained > 0 else None,
+        smaller_kv=settings.flash_attn != "off",  # a smaller cache type needs flash attention
+    )
+    if offer is None:
+        return
+    text, options = offer
+    flags = [
+        f"--ctx {o.n_ctx}" + (f" --kv-type {o.kv_type}" if o.kv_type != kv_type else "")
+        for o in options
+    ]
+    if flags:
+        text += f" Run again with {' or '.join(flags)}."
+    raise CliError(text)
 
 
 def _validate(flags: dict[str, Any]) -> None:

@@ -42,6 +42,34 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--gen-tokens", type=int, default=128, metavar="N")
     parser.add_argument("--repeat", type=int, default=3, metavar="N", help="runs per figure")
     parser.add_argument("--no-save", action="store_true", help="do not save the results")
+    parser.add_argument(
+        "--kv-type",
+        choices=("f16", "q8_0", "q4_0"),
+        help="KV cache type (default: the kv_cache_type setting)",
+    )
+    parser.add_argument(
+        "--flash-attn",
+        choices=("auto", "on", "off"),
+        help="flash attention (default: the flash_attn setting)",
+    )
+    parser.add_argument(
+        "--mmap",
+        choices=("auto", "on", "off"),
+        help="memory-map the model file (default: the use_mmap setting)",
+    )
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="measure prompt and generation speed at 1..N threads and save the fastest "
+        "for this model on this device (used when the threads setting is 0)",
+    )
+    parser.add_argument(
+        "--max-threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --tune: the most threads tried (default: all cores)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -90,6 +118,9 @@ def run(args: argparse.Namespace) -> int:
     if args.prompt_tokens + 8 >= args.ctx:
         raise UsageError("--ctx must be larger than --prompt-tokens")
     model = _resolve(args.model)
+    options = _load_options(args)
+    if args.tune:
+        return _tune(args, model, options)
     progress = Progress()
     try:
         result = run_bench(
@@ -100,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
             gen_tokens=args.gen_tokens,
             repeat=args.repeat,
             baseline=args.baseline,
+            load_options=options,
             on_step=progress.show,
             engine=args.engine,
         )
@@ -115,6 +147,53 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(result))
         if result.saved_to is not None:
             print(f"saved to {result.saved_to}")
+    return 0
+
+
+def _load_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The memory and speed knobs: the flags, else the user's settings."""
+    from tui.settings import load_settings
+
+    settings, _ = load_settings()
+    changes = {
+        key: value
+        for key, value in (
+            ("kv_cache_type", args.kv_type),
+            ("flash_attn", args.flash_attn),
+            ("use_mmap", args.mmap),
+        )
+        if value is not None
+    }
+    values = settings.replace(**changes).load_params()
+    return {key: values[key] for key in ("kv_cache_type", "flash_attn", "use_mmap")}
+
+
+def _tune(args: argparse.Namespace, model: str, options: dict[str, Any]) -> int:
+    from tui.bench.tune import format_tune, tune_threads
+    from tui.cli.common import CliError, UsageError, print_json
+
+    if args.max_threads is not None and args.max_threads < 1:
+        raise UsageError("--max-threads must be at least 1")
+    progress = Progress()
+    try:
+        result = tune_threads(
+            model,
+            max_threads=args.max_threads,
+            n_ctx=args.ctx,
+            prompt_tokens=min(args.prompt_tokens, 256),
+            gen_tokens=min(args.gen_tokens, 32),
+            load_options=options,
+            save=not args.no_save,
+            on_step=progress.show,
+        )
+    except Exception as exc:  # ModelLoadError, a crashed worker
+        raise CliError(f"bench --tune failed: {exc}") from exc
+    finally:
+        progress.close()
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        print(format_tune(result))
     return 0
 
 

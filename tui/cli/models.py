@@ -37,7 +37,10 @@ def configured_model_dirs() -> tuple[list[str], int]:
         settings, _problems = load_settings()
     except Exception:  # a broken config must not hide the models
         return [], 2048
-    return list(settings.model_dirs), int(settings.n_ctx)
+    from tui.engine.curated import AUTO_CONTEXT_ESTIMATE
+
+    # An automatic context (0) is judged at the most it can become.
+    return list(settings.model_dirs), int(settings.n_ctx) or AUTO_CONTEXT_ESTIMATE
 
 
 def _cell(value: object) -> str:

@@ -36,7 +36,7 @@ from tui.engine.process import EngineError
 SOURCES = ("burrow", "config", "home", "hf-cache", "downloads", "bundled")
 _MAX_DEPTH = 6
 _SPLIT_PART = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: shapes carry weight bytes by type
 
 
 class ModelNotFoundError(EngineError):
@@ -63,11 +63,13 @@ class CatalogEntry:
     """Why the metadata could not be read (the file is listed anyway)."""
     shape: ModelShape | None = field(default=None, repr=False)
 
-    def ram_estimate(self, n_ctx: int, n_batch: int = 512) -> int | None:
-        """Bytes of RAM needed at ``n_ctx`` (weights + KV cache + buffers)."""
+    def ram_estimate(self, n_ctx: int, n_batch: int = 512, **choices: Any) -> int | None:
+        """Bytes of RAM needed at ``n_ctx`` with the context full (weights + KV cache +
+        buffers); ``choices`` as in :meth:`ModelShape.estimate` (``kv_type``, ``use_mmap``,
+        ``flash_attn``)."""
         if self.shape is None:
             return None
-        return self.shape.estimate(n_ctx, n_batch).total_bytes
+        return self.shape.estimate(n_ctx, n_batch, **choices).total_bytes
 
     def chat_template(self) -> str | None:
         """The chat template embedded in the file (read in a child process)."""

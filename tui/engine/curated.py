@@ -61,8 +61,8 @@ class CuratedModel:
         """``REPO/FILE``, as ``burrow models pull`` takes it."""
         return f"{self.repo}/{self.file}"
 
-    def ram_estimate(self, n_ctx: int, n_batch: int = 512) -> int:
-        return self.shape.estimate(n_ctx, n_batch).total_bytes
+    def ram_estimate(self, n_ctx: int, n_batch: int = 512, **choices: Any) -> int:
+        return self.shape.estimate(n_ctx, n_batch, **choices).total_bytes
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,10 @@ def find_curated(text: str, models: list[CuratedModel] | None = None) -> Curated
     return None
 
 
+AUTO_CONTEXT_ESTIMATE = 4096
+"""The context an automatic ``n_ctx`` (0) is judged at in lists: the most it can become."""
+
+
 def with_fit(
     models: list[CuratedModel] | None = None,
     *,
@@ -152,7 +156,7 @@ def with_fit(
     from tui.settings import Settings
 
     defaults = Settings()
-    ctx = n_ctx or defaults.n_ctx
+    ctx = n_ctx or defaults.n_ctx or AUTO_CONTEXT_ESTIMATE
     batch = n_batch or defaults.n_batch
     free_bytes = available_bytes() if isinstance(free, str) else free
     rows: list[CuratedFit] = []

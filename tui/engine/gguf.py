@@ -71,6 +71,14 @@ GGML_TYPE_SIZES: dict[int, tuple[int, int]] = {
     39: (32, 17),  # MXFP4
 }
 
+GGML_TYPE_NAMES: dict[int, str] = {
+    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 9: "Q8_1",
+    10: "Q2_K", 11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K", 16: "IQ2_XXS",
+    17: "IQ2_XS", 18: "IQ3_XXS", 19: "IQ1_S", 20: "IQ4_NL", 21: "IQ3_S", 22: "IQ2_S",
+    23: "IQ4_XS", 24: "I8", 25: "I16", 26: "I32", 27: "I64", 28: "F64", 29: "IQ1_M",
+    30: "BF16", 34: "TQ1_0", 35: "TQ2_0", 39: "MXFP4",
+}  # fmt: skip
+
 # llama_ftype (general.file_type) -> the name users know from file names.
 FILE_TYPES: dict[int, str] = {
     0: "F32",
@@ -127,6 +135,12 @@ class GgufHeader:
     data_end: int | None
     """Smallest file size that holds every tensor; None if a tensor type is unknown."""
     array_lengths: dict[str, int] = field(default_factory=dict)
+    weight_bytes: dict[str, int] = field(default_factory=dict)
+    """Bytes of tensor data by ggml type name (``{"Q4_0": ..., "F32": ...}``)."""
+    matmul_bytes: dict[str, int] = field(default_factory=dict)
+    """The part of :attr:`weight_bytes` in matrices llama.cpp may repack for the CPU: 2-D
+    weights other than the token embedding (read by row lookup, never repacked) whose row
+    count is a multiple of 8."""
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.metadata.get(key, default)
@@ -277,17 +291,27 @@ def _parse(reader: _Reader) -> GgufHeader:
         metadata[key] = reader.value(vtype, key, lengths)
 
     tensors: list[tuple[int, int, int]] = []  # (offset, n_elements, type)
+    weight_bytes: dict[str, int] = {}
+    matmul_bytes: dict[str, int] = {}
     for _ in range(n_tensors):
         name = reader.string("tensor name")
         n_dims = reader.u32(f"dimensions of tensor {name!r}")
         if n_dims > 8:
             raise GgufError(f"tensor {name!r} has {n_dims} dimensions (corrupt header)")
+        dims = [reader.u64(f"shape of tensor {name!r}") for _ in range(n_dims)]
         n_elements = 1
-        for _ in range(n_dims):
-            n_elements *= reader.u64(f"shape of tensor {name!r}")
+        for dim in dims:
+            n_elements *= dim
         ttype = reader.u32(f"type of tensor {name!r}")
         offset = reader.u64(f"offset of tensor {name!r}")
         tensors.append((offset, n_elements, ttype))
+        if ttype in GGML_TYPE_SIZES:
+            block, nbytes = GGML_TYPE_SIZES[ttype]
+            size = (n_elements + block - 1) // block * nbytes
+            type_name = GGML_TYPE_NAMES.get(ttype, str(ttype))
+            weight_bytes[type_name] = weight_bytes.get(type_name, 0) + size
+            if n_dims == 2 and dims[1] % 8 == 0 and not name.startswith("token_embd"):
+                matmul_bytes[type_name] = matmul_bytes.get(type_name, 0) + size
 
     alignment = metadata.get("general.alignment", 32)
     if not isinstance(alignment, int) or alignment <= 0:
@@ -316,4 +340,6 @@ def _parse(reader: _Reader) -> GgufHeader:
         n_params=n_params,
         data_end=data_end,
         array_lengths=lengths,
+        weight_bytes=weight_bytes,
+        matmul_bytes=matmul_bytes,
     )

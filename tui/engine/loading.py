@@ -11,6 +11,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,18 +41,104 @@ def check_model_file(path: Path) -> gguf.GgufHeader:
         raise RequestFailed(f"{path}: cannot read it ({exc.strerror or exc})", "load") from exc
 
 
-def check_memory(path: Path, header: gguf.GgufHeader, params: LoadParams) -> None:
+_KV_GGML_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}  # ggml_type numbers llama.cpp takes
+
+
+@dataclass(frozen=True)
+class LoadChoices:
+    """What ``auto`` settings became for one load."""
+
+    use_mmap: bool
+    flash_attn: bool
+    kv_cache_type: str
+
+
+AUTO_CONTEXT_CAP = 4096
+"""The largest context chosen automatically: enough for a long chat, and on a phone the KV
+cache and prompt processing of a larger one cost more than most conversations need."""
+
+
+def with_context(header: gguf.GgufHeader, params: LoadParams, extra_bufts: bool) -> LoadParams:
+    """``params`` with ``n_ctx`` 0 (automatic) replaced by the model's trained context, at
+    most :data:`AUTO_CONTEXT_CAP`, smaller when free memory cannot hold that."""
+    if params.n_ctx != 0:
+        return params
+    from tui.engine.fit import default_context
+
+    shape = memory.ModelShape.from_header(header)
+    repacked = None if extra_bufts else frozenset[str]()
+
+    def need(n_ctx: int, kv_type: str) -> int:
+        estimate = shape.estimate(
+            n_ctx,
+            params.n_batch,
+            kv_type=kv_type,
+            use_mmap=params.use_mmap,
+            flash_attn=params.flash_attn,
+            repacked=repacked,
+        )
+        return estimate.total_bytes
+
+    n_ctx = default_context(
+        need,
+        memory.available_bytes(),
+        params.kv_cache_type,
+        header.arch_int("context_length"),
+        cap=AUTO_CONTEXT_CAP,
+    )
+    return replace(params, n_ctx=n_ctx)
+
+
+def decide(
+    path: Path, header: gguf.GgufHeader, params: LoadParams, extra_bufts: bool
+) -> LoadChoices:
+    """Settle ``use_mmap`` and ``flash_attn`` for this file and CPU, or refuse a choice
+    llama.cpp cannot honour."""
+    trained = header.arch_int("context_length")
+    if trained and params.n_ctx > trained:
+        raise RequestFailed(
+            f"{path}: context size {params.n_ctx} is more than the {trained} tokens this model "
+            f"was trained on (answers fall apart past it): use {trained} or less",
+            "load",
+        )
+    kv_type = params.kv_cache_type
+    if kv_type not in _KV_GGML_TYPES:
+        choices = ", ".join(_KV_GGML_TYPES)
+        raise RequestFailed(f"{path}: unknown KV cache type {kv_type!r} (one of {choices})", "load")
+    flash = memory.resolve_flash_attn(params.flash_attn, kv_type)
+    if kv_type != "f16" and not flash:
+        raise RequestFailed(
+            f"{path}: a {kv_type} context cache needs flash attention: set flash_attn to "
+            "auto or on, or kv_cache_type to f16",
+            "load",
+        )
+    repacked = memory.ModelShape.from_header(header).repacked_bytes() if extra_bufts else 0
+    return LoadChoices(memory.resolve_mmap(params.use_mmap, repacked), flash, kv_type)
+
+
+def check_memory(
+    path: Path, header: gguf.GgufHeader, params: LoadParams, choices: LoadChoices | None = None
+) -> None:
     available = memory.available_bytes()
     if available is None:
         return
-    need = memory.estimate(header, params.n_ctx, params.n_batch)
+    if choices is None:
+        choices = decide(path, header, params, params.extra_bufts is not False)
+    need = memory.estimate(
+        header,
+        params.n_ctx,
+        params.n_batch,
+        kv_type=choices.kv_cache_type,
+        use_mmap=choices.use_mmap,
+        flash_attn=choices.flash_attn,
+    )
     if need.total_bytes > available:
         fmt = memory.format_bytes
         raise RequestFailed(
             f"{path}: too large for the free memory: needs about {fmt(need.total_bytes)} "
-            f"(model {fmt(need.model_bytes)} + context cache {fmt(need.kv_cache_bytes)} "
-            f"for {params.n_ctx} tokens), only {fmt(available)} is available; "
-            "try a smaller context size or a smaller model",
+            f"(model {fmt(need.model_bytes + need.mapped_twice_bytes)} + context cache "
+            f"{fmt(need.kv_cache_bytes)} for {params.n_ctx} tokens), only {fmt(available)} "
+            "is available; try a smaller context size or a smaller model",
             "load",
         )
 
@@ -64,6 +151,7 @@ def model_info(
     load_seconds: float,
     extra_bufts: bool,
     threads: tuple[int, int],
+    choices: LoadChoices,
 ) -> ModelInfo:
     """What the client shows and needs of a model just loaded."""
     import llama_cpp.llama_cpp as llama_lib
@@ -90,6 +178,9 @@ def model_info(
         extra_bufts=extra_bufts,
         n_threads=threads[0],
         n_threads_batch=threads[1],
+        use_mmap=choices.use_mmap,
+        kv_cache_type=choices.kv_cache_type,
+        flash_attn=choices.flash_attn,
     )
 
 
@@ -104,9 +195,15 @@ def open_llama(
     threads: tuple[int, int],
     log_fd: int | None,
     beat: Callable[[], None] | None = None,
+    choices: LoadChoices | None = None,
 ) -> tuple[Any, float]:
     """A verbose ``llama_cpp.Llama`` for ``path`` and the seconds it took to load;
-    ``beat`` is called as the tensors load (the client's sign that loading moves)."""
+    ``beat`` is called as the tensors load (the client's sign that loading moves);
+    ``choices``: what ``auto`` settings became (None: mapped, flash attention as auto)."""
+    if choices is None:
+        flash = memory.resolve_flash_attn(params.flash_attn, params.kv_cache_type)
+        mapped = params.use_mmap is not False
+        choices = LoadChoices(mapped, flash, params.kv_cache_type)
     import llama_cpp
     import llama_cpp.llama_cpp as llama_lib
 
@@ -140,8 +237,11 @@ def open_llama(
             n_batch=params.n_batch,
             n_threads=threads[0],
             n_threads_batch=threads[1],
-            use_mmap=params.use_mmap,
+            use_mmap=choices.use_mmap,
             use_mlock=params.use_mlock,
+            flash_attn=choices.flash_attn,
+            type_k=_KV_GGML_TYPES[choices.kv_cache_type],
+            type_v=_KV_GGML_TYPES[choices.kv_cache_type],
             verbose=True,  # all of it goes to the log file
         )
     except (ValueError, RuntimeError, OSError) as exc:

@@ -86,3 +86,42 @@ def was_chosen(model_path: str | Path) -> bool:
     """Whether :func:`remember_chosen` recorded this file (symlinks resolved)."""
     kept = load().get("chosen")
     return isinstance(kept, list) and _key(model_path) in kept
+
+
+# -- thread counts measured by ``burrow bench --tune`` ---------------------------------------
+
+
+def tuned_threads(model_path: str | Path, device: str | None = None) -> tuple[int, int] | None:
+    """(generation, prompt) threads ``burrow bench --tune`` found fastest for this model on
+    this device, or None when it was never tuned here."""
+    from tui.engine import cpu
+
+    tuned = model_prefs(model_path).get("tuned_threads")
+    if not isinstance(tuned, dict):
+        return None
+    entry = tuned.get(device or cpu.device_id())
+    if not isinstance(entry, dict):
+        return None
+    gen, batch = entry.get("n_threads"), entry.get("n_threads_batch")
+    if not (isinstance(gen, int) and isinstance(batch, int) and gen > 0 and batch > 0):
+        return None
+    return gen, batch
+
+
+def remember_tuned_threads(
+    model_path: str | Path, n_threads: int, n_threads_batch: int, device: str | None = None
+) -> None:
+    from tui.engine import cpu
+
+    data = load()
+    entry = dict(data["models"].get(_key(model_path)) or {})
+    tuned = entry.get("tuned_threads")
+    tuned = dict(tuned) if isinstance(tuned, dict) else {}
+    tuned[device or cpu.device_id()] = {
+        "n_threads": n_threads,
+        "n_threads_batch": n_threads_batch,
+        "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    entry["tuned_threads"] = tuned
+    data["models"][_key(model_path)] = entry
+    _save(data)

@@ -41,14 +41,21 @@ class LoadParams:
 
     path: str
     n_ctx: int = 2048
-    """Context size in tokens (prompt + answer)."""
+    """Context size in tokens (prompt + answer); 0 = the model's trained context, at most
+    4096, smaller when free memory is short (``ModelInfo.n_ctx`` says what it became)."""
     n_threads: int | None = None
     """Threads for generation; None lets the worker pick (all cores)."""
     n_threads_batch: int | None = None
     """Threads for prompt processing; None = same as ``n_threads``."""
     n_batch: int = 512
-    use_mmap: bool = True
+    use_mmap: bool | None = None
+    """Map the file; None = map it unless the weights will be repacked for this CPU (the
+    mapped original would stay resident beside the repacked copy)."""
     use_mlock: bool = False
+    kv_cache_type: str = "f16"
+    """``f16``, ``q8_0`` or ``q4_0``: how the KV cache stores keys and values."""
+    flash_attn: bool | None = None
+    """None = on for a quantized KV cache (llama.cpp needs it there), off otherwise."""
     extra_bufts: bool | None = None
     """CPU "extra buffer types" (weight repacking). None = on, unless Burrow learned that
     this file crashes with them (remembered per file in the engine preferences)."""
@@ -131,6 +138,10 @@ class ModelInfo:
     only the new question is decoded (see ``tui/engine/shift.py``)."""
     no_shift: str | None = None
     """Why not, when ``context_shift`` is off: the prompt after a trim is decoded again."""
+    use_mmap: bool = True
+    """Whether the file was memory-mapped for this load (after ``auto`` was decided)."""
+    kv_cache_type: str = "f16"
+    flash_attn: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -389,12 +389,13 @@ class LocalServerClient(ServerEngine):
         from dataclasses import replace
 
         from tui.engine import prefs
-        from tui.engine.loading import check_memory, check_model_file
+        from tui.engine.loading import check_memory, check_model_file, with_context
         from tui.engine.protocol import RequestFailed
 
         path = Path(params.path).expanduser()
         try:
             header = check_model_file(path)
+            params = with_context(header, params, params.extra_bufts is not False)
             if params.check_memory:
                 check_memory(path, header, params)
         except RequestFailed as exc:

@@ -32,7 +32,15 @@ from typing import IO, Any, NoReturn
 from tui.engine import shift
 from tui.engine.generation import SEND_EVERY, Generation, token_bytes
 from tui.engine.heartbeat import Heartbeat, Pace
-from tui.engine.loading import LOG_ENV, check_memory, check_model_file, model_info, open_llama
+from tui.engine.loading import (
+    LOG_ENV,
+    check_memory,
+    check_model_file,
+    decide,
+    model_info,
+    open_llama,
+    with_context,
+)
 from tui.engine.protocol import (
     LoadParams,
     ModelInfo,
@@ -49,9 +57,20 @@ SIMULATE_EXTRA_BUFTS_CRASH_ENV = "BURROW_ENGINE_SIMULATE_EXTRA_BUFTS_CRASH"
 
 
 def default_threads() -> int:
-    """All cores on small CPUs; half on big.LITTLE phones with many (slow) little cores."""
-    count = os.cpu_count() or 1
-    return count if count <= 4 else max(4, count // 2)
+    """One thread per performance core (all cores where they are all alike)."""
+    from tui.engine.cpu import performance_cores
+
+    return performance_cores()
+
+
+def choose_threads(params: LoadParams, path: Path) -> tuple[int, int]:
+    """(generation, prompt) threads: the setting, else what ``burrow bench --tune``
+    measured fastest for this model here, else one per performance core."""
+    from tui.engine import prefs
+
+    tuned = None if params.n_threads else prefs.tuned_threads(path)
+    threads = params.n_threads or (tuned[0] if tuned else default_threads())
+    return threads, params.n_threads_batch or (tuned[1] if tuned else threads)
 
 
 class Worker:
@@ -166,15 +185,16 @@ class Worker:
         self._unload()
         path = Path(params.path).expanduser()
         header = check_model_file(path)
+        params = with_context(header, params, extra_bufts)  # n_ctx 0: chosen here
         if params.n_ctx < 16:
             raise RequestFailed(f"{path}: context size {params.n_ctx} is too small", "load")
+        choices = decide(path, header, params, extra_bufts)
         if params.check_memory:
-            check_memory(path, header, params)
-        threads = params.n_threads or default_threads()
-        threads_batch = params.n_threads_batch or threads
+            check_memory(path, header, params, choices)
+        threads, threads_batch = choose_threads(params, path)
         beat = Heartbeat(self.send, int(message.get("id", -1)))
         llm, load_seconds = open_llama(
-            path, params, extra_bufts, (threads, threads_batch), self._log_fd, beat
+            path, params, extra_bufts, (threads, threads_batch), self._log_fd, beat, choices
         )
         # Verbose loading explains failures in the log; while generating, llama.cpp's debug
         # chatter would cost a Python callback per line, so keep warnings and errors only.
@@ -185,7 +205,7 @@ class Worker:
         n_ctx = min(params.n_ctx, int(llm.n_ctx()))
         self._shift_off = shift.support(llm)
         info = model_info(
-            llm, path, header, n_ctx, load_seconds, extra_bufts, (threads, threads_batch)
+            llm, path, header, n_ctx, load_seconds, extra_bufts, (threads, threads_batch), choices
         )
         info = replace(info, context_shift=self._shift_off is None, no_shift=self._shift_off)
         self._llm = llm

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tui.settings.fields import Settings, format_value, setting_specs
+from tui.settings.fields import LEGACY_VALUES, Settings, format_value, setting_specs
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,10 @@ class SettingsProblem:
         return ": ".join(parts)
 
 
+MIN_CONTEXT = 256
+"""The smallest context size one may set (0 means automatic)."""
+
+
 class SettingsError(ValueError):
     """A value given on purpose (``burrow config set``, a flag) is not valid."""
 
@@ -47,6 +51,9 @@ def validate_value(key: str, value: Any) -> Any:
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise SettingsError(f"unknown setting {key!r}{hint}")
     expected = f"expected {spec.describe_range()}"
+    legacy = LEGACY_VALUES.get(key, {})
+    if isinstance(value, bool | str) and value in legacy:
+        value = legacy[value]
     if spec.type == "bool":
         if not isinstance(value, bool):
             raise SettingsError(f"{expected}, got {_describe(value)}")
@@ -73,6 +80,10 @@ def validate_value(key: str, value: Any) -> Any:
         raise SettingsError(f"{format_value(result)} is not allowed: {expected}")
     if (spec.min is not None and result < spec.min) or (spec.max is not None and result > spec.max):
         raise SettingsError(f"{format_value(result)} is out of range: {expected}")
+    if key == "n_ctx" and 0 < result < MIN_CONTEXT:
+        raise SettingsError(
+            f"{result} is out of range: 0 (automatic) or at least {MIN_CONTEXT} tokens"
+        )
     return result
 
 
@@ -144,7 +155,7 @@ def cross_check(values: Mapping[str, Any]) -> dict[str, str]:
     leave room in ``n_ctx`` for the conversation, or no answer can ever be written."""
     problems: dict[str, str] = {}
     max_tokens, n_ctx = values.get("max_tokens"), values.get("n_ctx")
-    if isinstance(max_tokens, int) and isinstance(n_ctx, int) and max_tokens >= n_ctx:
+    if isinstance(max_tokens, int) and isinstance(n_ctx, int) and 0 < n_ctx <= max_tokens:
         problems["max_tokens"] = (
             f"{max_tokens} answer tokens leave no room for the conversation in a context of "
             f"{n_ctx}: use less than {n_ctx} (half or less keeps earlier messages)"

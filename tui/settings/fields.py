@@ -11,6 +11,14 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any
 
 SEED_MAX = 2**31 - 1
+_TRI_STATE: dict[str, bool | None] = {"auto": None, "on": True, "off": False}
+
+LEGACY_VALUES: dict[str, dict[Any, str]] = {
+    # use_mmap was true/false before it had "auto": those files and stored conversations
+    # still load, as the forced choice they meant.
+    "use_mmap": {True: "on", False: "off", "true": "on", "false": "off"},
+}
+"""Old values still accepted for a setting, mapped to today's."""
 
 
 def _setting(
@@ -157,17 +165,19 @@ class Settings:
 
     # ---- runtime (used when a model is loaded)
     n_ctx: int = _setting(
-        2048,
+        0,
         "runtime",
         "Context size in tokens: how much of the conversation the model sees. More needs more "
-        "memory.",
-        min=256,
+        "memory. 0 = automatic: the model's trained context, at most 4096, less when free "
+        "memory is short.",
+        min=0,
         max=131072,
     )
     n_threads: int = _setting(
         0,
         "runtime",
-        "CPU threads for generation (0 = choose automatically).",
+        "CPU threads for generation (0 = automatic: the fastest count `burrow bench --tune` "
+        "found for this model, else one per performance core).",
         min=0,
         max=64,
     )
@@ -178,10 +188,29 @@ class Settings:
         min=8,
         max=4096,
     )
-    use_mmap: bool = _setting(
-        True,
+    kv_cache_type: str = _setting(
+        "f16",
         "runtime",
-        "Map the model file into memory instead of reading it (faster start, less RAM).",
+        "How the context cache stores what the model has read: f16 is exact; q8_0 needs about "
+        "half the memory with hardly any change to answers; q4_0 about a quarter, and answers "
+        "can change. A quantized cache needs flash attention (auto turns it on).",
+        choices=("f16", "q8_0", "q4_0"),
+    )
+    flash_attn: str = _setting(
+        "auto",
+        "runtime",
+        "Flash attention: a leaner way to compute attention. auto = on when the context cache "
+        "is quantized (which needs it), off otherwise; on or off forces it.",
+        choices=("auto", "on", "off"),
+    )
+    use_mmap: str = _setting(
+        "auto",
+        "runtime",
+        "Map the model file into memory instead of reading it. auto maps it unless llama.cpp "
+        "rearranges (repacks) the weights for this CPU, which would keep the file's pages in "
+        "memory beside the rearranged copy. off helps phones that crash mapping models of 4 GB "
+        "or more.",
+        choices=("auto", "on", "off"),
     )
     use_mlock: bool = _setting(
         False,
@@ -302,14 +331,25 @@ class Settings:
     def load_params(self) -> dict[str, Any]:
         """Keyword arguments for ``tui.engine.protocol.LoadParams`` (without ``path``).
 
-        ``n_threads`` is None when it should be chosen automatically.
+        ``n_threads``, ``use_mmap`` and ``flash_attn`` are None when the engine should choose.
         """
         return {
             "n_ctx": self.n_ctx,
             "n_threads": self.n_threads or None,
             "n_batch": self.n_batch,
-            "use_mmap": self.use_mmap,
+            "use_mmap": _TRI_STATE[self.use_mmap],
             "use_mlock": self.use_mlock,
+            "kv_cache_type": self.kv_cache_type,
+            "flash_attn": _TRI_STATE[self.flash_attn],
+        }
+
+    def memory_choices(self) -> dict[str, Any]:
+        """The settings that change a model's memory need, as keyword arguments for
+        ``tui.engine.memory.ModelShape.estimate`` (and ``CatalogEntry.ram_estimate``)."""
+        return {
+            "kv_type": self.kv_cache_type,
+            "use_mmap": _TRI_STATE[self.use_mmap],
+            "flash_attn": _TRI_STATE[self.flash_attn],
         }
 
     def to_dict(self, *, only_changed: bool = False) -> dict[str, Any]:

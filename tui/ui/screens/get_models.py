@@ -155,7 +155,7 @@ class GetModelsScreen(SheetScreen):
             names = [r.model.name for r in rows]
             keep = before.model.name if before is not None else None
             self.model_list.highlighted = names.index(keep) if keep in names else 0
-        n_ctx = self.services.settings.n_ctx
+        n_ctx = self.services.settings.n_ctx or "auto"
         memory = f"{format_bytes(free)} free" if free is not None else "free memory unknown"
         text = (
             f"What fits first ({memory}, context {n_ctx}). The network is used only to "

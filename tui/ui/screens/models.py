@@ -22,12 +22,15 @@ from textual.widgets.option_list import Option
 
 from tui.engine.memory import format_bytes
 from tui.ui.messages import ModelStateChanged
+from tui.ui.screens.dialogs import MessageActionsSheet
 from tui.ui.screens.models_engine import REMOTE_OPTION, EngineChoice
 from tui.ui.widgets.sheets import SheetScreen, TextPromptSheet
 
 if TYPE_CHECKING:
     from tui.bench.runs import Step
     from tui.engine.catalog import CatalogEntry
+    from tui.engine.fit import FitOption
+    from tui.settings import Settings
     from tui.ui.services import Services
 
 
@@ -38,20 +41,61 @@ def free_memory() -> int | None:
     return available_bytes()
 
 
-def fit_text(entry: CatalogEntry, n_ctx: int, n_batch: int, free: int | None) -> tuple[str, str]:
+def fit_text(
+    entry: CatalogEntry, n_ctx: int, n_batch: int, free: int | None, **choices: Any
+) -> tuple[str, str]:
     """(verdict, sentence): fits / tight / will not fit, with the numbers (the same memory
     rule as the Get models list, :func:`tui.engine.fit.fit_verdict`); a context larger than
-    the model was trained on makes a fitting model only "tight" (answers degrade past it,
-    whatever the memory)."""
-    from tui.engine.fit import fit_verdict
+    the model was trained on will not load, whatever the memory. ``choices``: the settings'
+    memory choices (cache type, memory map)."""
+    from tui.engine.fit import WONT_FIT, fit_verdict
 
-    verdict, sentence = fit_verdict(entry.ram_estimate(n_ctx, n_batch), free, n_ctx)
+    if n_ctx == 0:  # automatic: what the engine will pick for this model
+        n_ctx = auto_context(entry, n_batch, free, choices)
+    verdict, sentence = fit_verdict(entry.ram_estimate(n_ctx, n_batch, **choices), free, n_ctx)
     trained = entry.n_ctx_train
     if trained and n_ctx > trained:
-        sentence += f" · above trained {trained}: answers degrade"
-        if verdict == "fits":
-            verdict = "tight"
+        sentence += f" · above trained {trained}: loads at {trained} or less"
+        verdict = WONT_FIT
     return verdict, sentence
+
+
+def auto_context(
+    entry: CatalogEntry, n_batch: int, free: int | None, choices: dict[str, Any]
+) -> int:
+    """The context an automatic ``n_ctx`` (0) becomes for ``entry`` (the engine's rule)."""
+    from tui.engine.fit import default_context
+    from tui.engine.loading import AUTO_CONTEXT_CAP
+
+    def need(n_ctx: int, kv_type: str) -> int | None:
+        return entry.ram_estimate(n_ctx, n_batch, **{**choices, "kv_type": kv_type})
+
+    kv_type = choices.get("kv_type", "f16")
+    return default_context(need, free, kv_type, entry.n_ctx_train, cap=AUTO_CONTEXT_CAP)
+
+
+def fit_offer(
+    entry: CatalogEntry, settings: Settings, free: int | None
+) -> tuple[str, list[FitOption]] | None:
+    """None when ``entry`` loads with ``settings``; else why not and what fits instead."""
+    from tui.engine.fit import fit_offer as offer
+
+    if entry.shape is None or settings.n_ctx == 0:
+        return None  # unreadable: the load says why; automatic: the engine picks what fits
+    choices = settings.memory_choices()
+
+    def need(n_ctx: int, kv_type: str) -> int | None:
+        return entry.ram_estimate(n_ctx, settings.n_batch, **{**choices, "kv_type": kv_type})
+
+    return offer(
+        entry.name,
+        need,
+        free,
+        settings.n_ctx,
+        settings.kv_cache_type,
+        entry.n_ctx_train,
+        smaller_kv=settings.flash_attn != "off",  # a smaller cache type needs flash attention
+    )
 
 
 def describe(entry: CatalogEntry) -> str:
@@ -180,7 +224,9 @@ class ModelsScreen(EngineChoice, SheetScreen):
                     (f"cannot be used: {entry.error}", "$text-error"),
                 )
             else:
-                verdict, sentence = fit_text(entry, settings.n_ctx, settings.n_batch, free)
+                verdict, sentence = fit_text(
+                    entry, settings.n_ctx, settings.n_batch, free, **settings.memory_choices()
+                )
                 style = {"fits": "$text-success", "tight": "$text-warning"}.get(
                     verdict, "$text-error" if verdict == "will not fit" else "dim"
                 )
@@ -213,7 +259,8 @@ class ModelsScreen(EngineChoice, SheetScreen):
             option_list.highlighted = min(highlighted or 0, len(entries) - 1)
         where = "; ".join(str(d) for d in _search_dirs(settings.model_dirs))
         count = f"{len(entries)} model{'s' if len(entries) != 1 else ''}"
-        self.info_text.update(f"{count} found (context size {settings.n_ctx}). Searched: {where}")
+        size = settings.n_ctx or "auto"
+        self.info_text.update(f"{count} found (context size {size}). Searched: {where}")
 
     # loading ---------------------------------------------------------------------
 
@@ -236,7 +283,35 @@ class ModelsScreen(EngineChoice, SheetScreen):
         if entry is None:
             self.notify("Pick a model first.", severity="warning")
             return
-        self.load(entry.path)
+        offer = fit_offer(entry, self.services.settings, free_memory())
+        if offer is None:
+            self.load(entry.path)
+            return
+        # Android's low-memory killer would end the whole Termux session: offer what fits.
+        text, options = offer
+        actions = [
+            (f"fit-{i}", f"Context {o.n_ctx}, {o.kv_type} cache") for i, o in enumerate(options)
+        ]
+
+        def chosen(name: str | None) -> None:
+            if name and name.startswith("fit-"):
+                self.use_fitting(options[int(name.removeprefix("fit-"))])
+                self.load(entry.path)
+
+        self.app.push_screen(MessageActionsSheet(text, actions), chosen)
+
+    def use_fitting(self, option: FitOption) -> None:
+        """Make ``option``'s context size and cache type the settings, and save them."""
+        from tui.settings import SettingsError, set_config_value
+
+        settings = self.services.settings
+        changes = {"n_ctx": option.n_ctx, "kv_cache_type": option.kv_type}
+        self.services.set_settings(settings.replace(**changes))
+        try:
+            for key, value in changes.items():
+                set_config_value(key, value)
+        except (SettingsError, OSError) as exc:
+            self.notify(f"Used now but not saved: {exc}", severity="warning")
 
     def load(self, path: str) -> None:
         """Load ``path`` with the app's model worker and show its progress here (a file

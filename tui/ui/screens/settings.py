@@ -45,7 +45,15 @@ GROUPS = {
     "chat": "Chat",
     "app": "App",
 }
-RELOAD_KEYS = ("n_ctx", "n_threads", "n_batch", "use_mmap", "use_mlock")
+RELOAD_KEYS = (
+    "n_ctx",
+    "n_threads",
+    "n_batch",
+    "kv_cache_type",
+    "flash_attn",
+    "use_mmap",
+    "use_mlock",
+)
 """Settings that need the model loaded again to take effect."""
 LABELS = {
     "top_k": "Top-k",
@@ -59,6 +67,8 @@ LABELS = {
     "n_ctx": "Context size",
     "n_threads": "Threads",
     "n_batch": "Batch size",
+    "kv_cache_type": "KV cache type",
+    "flash_attn": "Flash attention",
     "use_mmap": "Memory-map file",
     "use_mlock": "Lock in RAM",
     "model_dirs": "Model folders",
