@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import subprocess
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -467,8 +468,15 @@ class LocalServerClient(ServerEngine):
 
     def _crash_reason(self) -> str | None:
         server = self._server
-        if server is None or server.alive:
+        if server is None:
             return None
+        if server.alive:
+            # A killed process closes its sockets before it can be reaped: the dropped
+            # connection is often seen first. Only asked after a failure, so the wait is cheap.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.proc.wait(timeout=1.0)
+            if server.alive:
+                return None
         return (
             f"{server.exit_text()}; details in {self.log_path}; "
             "the engine restarts on the next request"

@@ -143,6 +143,9 @@ class ServerGeneration:
         self.pending = ""
         self.pending_tokens = 0
         self.completion = 0
+        # Tokens of the last event that brought no text: the end-of-generation token the
+        # server reports and the embedded engine does not count.
+        self.empty_tail = 0
         self.received = time.perf_counter()
         self.first_at: float | None = None
         self.last_at = self.received
@@ -183,6 +186,8 @@ class ServerGeneration:
                     ServerError("the answer ended without its last event", "dropped")
                 )
             return
+        if final.get("stop_type") == "eos":
+            self.completion -= self.empty_tail
         stats = self._stats(final, self._stop_reason(final))
         self.speed.learn(stats)
         yield Finished(self.text, stats)
@@ -208,6 +213,7 @@ class ServerGeneration:
                 self.first_at = now
             self.completion += count
             self.pending_tokens += count
+            self.empty_tail = 0 if content else count
             self.text += content
             self.pending += content
             if now - self.sent_at >= self.send_every or self.sent_at == 0.0:
