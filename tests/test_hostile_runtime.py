@@ -198,7 +198,12 @@ def test_signal_to_the_app_saves_the_partial_answer(burrow_home: Path, signum: i
     db = database(burrow_home)
     try:
         deadline = time.monotonic() + HANG_GUARD
-        time.sleep(1.0)
+        # Keys typed before the app takes the terminal are flushed with the tty's input: type
+        # once the composer is drawn.
+        while b"Ask anything" not in shown:
+            assert child.poll() is None, text(bytes(shown))[-2000:]
+            assert time.monotonic() < deadline, "the app drew no composer"
+            time.sleep(0.2)
         os.write(master, LONG.encode())
         # Enter until the model is ready and the answer has some text (typed text stays in
         # the composer while the model loads).
