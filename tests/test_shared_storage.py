@@ -118,7 +118,7 @@ def test_fit_labels_sorted_by_what_fits() -> None:
     assert small.verdict == "fits" and small.sentence.startswith("fits: needs")
     unknown = curated.with_fit(free=None)
     assert {r.verdict for r in unknown} == {"unknown"}
-    assert unknown[0].n_ctx == 2048  # the settings' default context
+    assert unknown[0].n_ctx == 4096  # the automatic context: trained, at most 4096
 
 
 def test_fit_rule_matches_the_picker() -> None:
