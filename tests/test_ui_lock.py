@@ -91,9 +91,11 @@ async def test_auto_lock_lets_the_streaming_answer_finish_first(tmp_path: Path) 
         engine.open()
         await wait_for(pilot, lambda: isinstance(app.screen, UnlockScreen), 30, "the lock")
         assert app.chat is None and app.services.open_store is None
+        await wait_for(  # the lock screen is drawn a frame after it is pushed
+            pilot, lambda: "Locked after being idle" in text_on_screen(app), 10, "the lock text"
+        )
         shown = text_on_screen(app)
         assert "lighthouse" not in shown and "Smuggler" not in shown
-        assert "Locked after being idle" in shown
 
     with locking.open_locked(paths.database_path(), "open sesame") as store:
         hits = store.search("lighthouse")
