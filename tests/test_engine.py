@@ -371,12 +371,14 @@ async def test_async_stream_merges_text_queued_behind_a_slow_consumer(
     # batch, a reused one's alone, and on some CPUs (AVX2) the two round differently.
     run(client, chat("Write a long story about a dragon."), params)
     expected = run(client, chat("Write a long story about a dragon."), params)
+    # A UI busy drawing for three tokens' time (measured, so a loaded machine is slower too).
+    busy = 3 / max(expected.stats.generation_tps, 1.0)
     texts: list[str] = []
     final: GenerationEvent | None = None
     async for event in client.agenerate(chat("Write a long story about a dragon."), params):
         if isinstance(event, TextChunk):
             texts.append(event.text)
-            await asyncio.sleep(0.3)  # a UI busy drawing
+            await asyncio.sleep(busy)
         else:
             final = event
     assert isinstance(final, Finished)
@@ -415,7 +417,9 @@ async def test_async_stream_paced_for_a_screen(client: EngineClient) -> None:
     # The last piece comes with the end, at once; the others a full interval apart.
     gaps = [b - a for a, b in itertools.pairwise(times[:-1])]
     assert all(gap >= 0.2 for gap in gaps), gaps
-    assert len(chunks) < final.stats.completion_tokens / 3
+    # However fast the model (a loaded machine is slow), no more pieces than intervals.
+    assert len(chunks) <= (times[-1] - times[0]) / 0.25 + 2
+    assert len(chunks) < final.stats.completion_tokens
 
 
 async def test_async_cancel_from_another_task(client: EngineClient) -> None:

@@ -14,15 +14,14 @@ caller only sees the answer. If the retry dies too, the choice is not kept.
 
 from __future__ import annotations
 
-import asyncio
 import queue
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from tui.engine.delivery import TextDelivery
+from tui.engine.async_api import AsyncEngineAPI
 from tui.engine.heartbeat import Watchdog
 from tui.engine.process import (
     CancelHandle,
@@ -62,7 +61,7 @@ class ModelLoadError(EngineError):
         self.path = path
 
 
-class EngineClient:
+class EngineClient(AsyncEngineAPI):
     """The engine, as the CLI, the chat session and the UI see it.
 
     Thread-safe: ``cancel()`` may be called from any thread or task while ``generate``
@@ -385,77 +384,8 @@ class EngineClient:
                 return
             self._extra.turn_back_on(self._params.path)
 
-    # ---------------------------------------------------------------- asyncio
-    async def astart(self) -> int:
-        return await asyncio.to_thread(self.start)
-
-    async def aload(self, params: LoadParams) -> ModelInfo:
-        return await asyncio.to_thread(self.load, params)
-
-    async def aunload(self) -> None:
-        await asyncio.to_thread(self.unload)
-
-    async def arestart(self) -> ModelInfo | None:
-        return await asyncio.to_thread(self.restart)
-
-    async def ashutdown(self) -> None:
-        await asyncio.to_thread(self.shutdown)
-
-    async def atokenize(
-        self, text: str, *, special: bool = False, add_bos: bool = False
-    ) -> list[int]:
-        return await asyncio.to_thread(self.tokenize, text, special=special, add_bos=add_bos)
-
-    async def acount_tokens(self, prompt: Prompt, *, add_bos: bool = False) -> int:
-        return await asyncio.to_thread(self.count_tokens, prompt, add_bos=add_bos)
-
-    async def asave_state(self, path: str | Path) -> int:
-        return await asyncio.to_thread(self.save_state, path)
-
-    async def aload_state(self, path: str | Path) -> int:
-        return await asyncio.to_thread(self.load_state, path)
-
-    async def asystem_info(self) -> dict[str, Any]:
-        return await asyncio.to_thread(self.system_info)
-
-    async def agenerate(
-        self,
-        prompt: Prompt,
-        params: SamplingParams | None = None,
-        *,
-        add_bos: bool = True,
-        interval: float | Callable[[], float] = 0.0,
-    ) -> AsyncIterator[GenerationEvent]:
-        """The asyncio twin of :meth:`generate`. Leaving the loop early (break, task
-        cancelled) cancels the generation in the worker.
-
-        ``interval`` (seconds) paces the text for a screen: the first piece comes at once,
-        then the pieces that arrive within ``interval`` of the last delivery come together
-        as one :class:`TextChunk` (``tokens`` counts them), so the event loop wakes once per
-        frame instead of once per token. ``interval`` may be a function, asked before each
-        delivery (a screen that adapts its redraw rate). The end of the stream is never
-        delayed. A consumer slower than the model gets everything queued as one chunk
-        either way."""
-        handle = CancelHandle()
-        delivery = TextDelivery(asyncio.get_running_loop(), interval)
-        # The worker sends text twice per interval (as it stands at the start): each piece
-        # wakes two threads here, on the CPUs llama.cpp's threads need, and preempts one of
-        # them; half the interval keeps the pieces in step with the deliveries.
-        send_every = delivery.interval() / 2
-        params = params or SamplingParams()
-        delivery.feed_from(
-            self._generate(prompt, params, add_bos, handle, send_every), handle.cancel
-        )
-        finished = False
-        try:
-            while (item := await delivery.next_event()) is not None:
-                finished = isinstance(item, Finished | Failed)
-                yield item
-                if finished:
-                    return
-        finally:
-            if not finished:
-                handle.cancel()
+    def _new_cancel(self) -> CancelHandle:
+        return CancelHandle()
 
 
 def _event_from_wire(event: Message) -> GenerationEvent | None:

@@ -11,23 +11,21 @@ chat session, the app, ``burrow ask`` and ``burrow bench`` use them unchanged.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
 import subprocess
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tui.engine.delivery import TextDelivery
+from tui.engine.async_api import AsyncEngineAPI
 from tui.engine.gguf import GgufHeader
 from tui.engine.http import Endpoint, ServerError, request_json
 from tui.engine.process import EngineError, WorkerCrashed, default_log_path
 from tui.engine.protocol import (
     Failed,
-    Finished,
     GenerationEvent,
     LoadParams,
     ModelInfo,
@@ -41,7 +39,7 @@ from tui.engine.server_process import LocalServer, find_llama_server, load_timeo
 __all__ = ["LocalServerClient", "RemoteServerClient", "ServerEngine"]
 
 
-class ServerEngine:
+class ServerEngine(AsyncEngineAPI):
     """What both llama-server engines share: tokenizing, generating, cancelling."""
 
     kind = "server"
@@ -248,66 +246,8 @@ class ServerEngine:
             with self._tokens_lock:
                 self._tokens.discard(token)
 
-    # ---------------------------------------------------------------- asyncio
-    async def astart(self) -> int:
-        return await asyncio.to_thread(self.start)
-
-    async def aload(self, params: LoadParams) -> ModelInfo:
-        return await asyncio.to_thread(self.load, params)
-
-    async def aunload(self) -> None:
-        await asyncio.to_thread(self.unload)
-
-    async def arestart(self) -> ModelInfo | None:
-        return await asyncio.to_thread(self.restart)
-
-    async def ashutdown(self) -> None:
-        await asyncio.to_thread(self.shutdown)
-
-    async def atokenize(
-        self, text: str, *, special: bool = False, add_bos: bool = False
-    ) -> list[int]:
-        return await asyncio.to_thread(self.tokenize, text, special=special, add_bos=add_bos)
-
-    async def acount_tokens(self, prompt: Prompt, *, add_bos: bool = False) -> int:
-        return await asyncio.to_thread(self.count_tokens, prompt, add_bos=add_bos)
-
-    async def asave_state(self, path: str | Path) -> int:
-        return await asyncio.to_thread(self.save_state, path)
-
-    async def aload_state(self, path: str | Path) -> int:
-        return await asyncio.to_thread(self.load_state, path)
-
-    async def asystem_info(self) -> dict[str, Any]:
-        return await asyncio.to_thread(self.system_info)
-
-    async def agenerate(
-        self,
-        prompt: Prompt,
-        params: SamplingParams | None = None,
-        *,
-        add_bos: bool = True,
-        interval: float | Callable[[], float] = 0.0,
-    ) -> AsyncIterator[GenerationEvent]:
-        """As :meth:`tui.engine.client.EngineClient.agenerate`: paced for a screen; leaving
-        the loop early cancels the generation."""
-        token = CancelToken()
-        delivery = TextDelivery(asyncio.get_running_loop(), interval)
-        send_every = delivery.interval() / 2
-        delivery.feed_from(
-            self._generate(prompt, params or SamplingParams(), add_bos, token, send_every),
-            token.cancel,
-        )
-        finished = False
-        try:
-            while (item := await delivery.next_event()) is not None:
-                finished = isinstance(item, Finished | Failed)
-                yield item
-                if finished:
-                    return
-        finally:
-            if not finished:
-                token.cancel()
+    def _new_cancel(self) -> CancelToken:
+        return CancelToken()
 
     # ---------------------------------------------------------------- model info
     def _read_model(
