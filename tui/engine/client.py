@@ -21,7 +21,7 @@ from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from tui.engine.async_api import AsyncEngineAPI
+from tui.engine.client_base import EngineClientBase
 from tui.engine.heartbeat import Watchdog
 from tui.engine.process import (
     CancelHandle,
@@ -61,7 +61,7 @@ class ModelLoadError(EngineError):
         self.path = path
 
 
-class EngineClient(AsyncEngineAPI):
+class EngineClient(EngineClientBase):
     """The engine, as the CLI, the chat session and the UI see it.
 
     Thread-safe: ``cancel()`` may be called from any thread or task while ``generate``
@@ -83,8 +83,7 @@ class EngineClient(AsyncEngineAPI):
         self._params: LoadParams | None = None
         self._info: ModelInfo | None = None
         self._info_worker: WorkerProcess | None = None
-        self._generations: set[CancelHandle] = set()
-        self._generations_lock = threading.Lock()
+        self._init_running()
         self._extra = ExtraBuftsChoice()
         self.last_crash: WorkerCrashed | None = None
 
@@ -248,30 +247,6 @@ class EngineClient(AsyncEngineAPI):
         result = self._ensure_worker().call("info")
         return dict(result)
 
-    def cancel(self) -> None:
-        """Stop every running generation after its next token. Thread-safe."""
-        with self._generations_lock:
-            running = list(self._generations)
-        for generation in running:
-            generation.cancel()
-
-    def generate(
-        self,
-        prompt: Prompt,
-        params: SamplingParams | None = None,
-        *,
-        add_bos: bool = True,
-        send_every: float = 0.0,
-    ) -> Iterator[GenerationEvent]:
-        """Stream an answer: TextChunk* then exactly one Finished or Failed. Never raises
-        for engine trouble (that is a Failed event) and never hangs on a dead worker.
-
-        ``send_every`` (seconds): the worker sends text at most this often (never more
-        often than ``generation.SEND_EVERY``); the first piece comes at once, the end is
-        never held back."""
-        params = params or SamplingParams()
-        return self._generate(prompt, params, add_bos, CancelHandle(), send_every)
-
     def _generate(
         self,
         prompt: Prompt,
@@ -287,10 +262,8 @@ class EngineClient(AsyncEngineAPI):
             "add_bos": add_bos,
             "send_every": send_every,
         }
-        with self._generations_lock:
-            self._generations.add(handle)
         retried = False
-        try:
+        with self._running_generation(handle):
             while True:
                 try:
                     worker = self._ready()
@@ -305,9 +278,6 @@ class EngineClient(AsyncEngineAPI):
                 if not retry:
                     return
                 retried = True
-        finally:
-            with self._generations_lock:
-                self._generations.discard(handle)
 
     def _relay(
         self,

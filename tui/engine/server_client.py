@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tui.engine.async_api import AsyncEngineAPI
+from tui.engine.client_base import EngineClientBase
 from tui.engine.gguf import GgufHeader
 from tui.engine.http import Endpoint, ServerError, request_json
 from tui.engine.process import EngineError, WorkerCrashed, default_log_path
@@ -39,7 +39,7 @@ from tui.engine.server_process import LocalServer, find_llama_server, load_timeo
 __all__ = ["LocalServerClient", "RemoteServerClient", "ServerEngine"]
 
 
-class ServerEngine(AsyncEngineAPI):
+class ServerEngine(EngineClientBase):
     """What both llama-server engines share: tokenizing, generating, cancelling."""
 
     kind = "server"
@@ -52,8 +52,7 @@ class ServerEngine(AsyncEngineAPI):
         self._params: LoadParams | None = None
         self._info: ModelInfo | None = None
         self._bos: list[int] = []
-        self._tokens: set[CancelToken] = set()
-        self._tokens_lock = threading.Lock()
+        self._init_running()
         self.speed = SpeedWatch()
         self.last_crash: WorkerCrashed | None = None
         self.fallbacks: list[str] = []
@@ -185,24 +184,6 @@ class ServerEngine(AsyncEngineAPI):
         raise EngineError(f"{self.label}: this engine keeps no state files")
 
     # ---------------------------------------------------------------- generation
-    def cancel(self) -> None:
-        with self._tokens_lock:
-            running = list(self._tokens)
-        for token in running:
-            token.cancel()
-
-    def generate(
-        self,
-        prompt: Prompt,
-        params: SamplingParams | None = None,
-        *,
-        add_bos: bool = True,
-        send_every: float = 0.0,
-    ) -> Iterator[GenerationEvent]:
-        return self._generate(
-            prompt, params or SamplingParams(), add_bos, CancelToken(), send_every
-        )
-
     def _generate(
         self,
         prompt: Prompt,
@@ -211,9 +192,7 @@ class ServerEngine(AsyncEngineAPI):
         token: CancelToken,
         send_every: float = 0.0,
     ) -> Iterator[GenerationEvent]:
-        with self._tokens_lock:
-            self._tokens.add(token)
-        try:
+        with self._running_generation(token):
             try:
                 endpoint = self._ready()
                 tokens = self._prompt_tokens(endpoint, prompt, add_bos)
@@ -242,9 +221,6 @@ class ServerEngine(AsyncEngineAPI):
                 crashed=self._crash_reason,
             )
             yield from generation.run()
-        finally:
-            with self._tokens_lock:
-                self._tokens.discard(token)
 
     def _new_cancel(self) -> CancelToken:
         return CancelToken()

@@ -1,12 +1,15 @@
-"""The asyncio face shared by every engine client (the worker's and llama-server's).
+"""What every engine client (the worker's and llama-server's) shares: generate and cancel
+over the client's own ``_generate``, and the asyncio face.
 
-Each blocking call runs in a thread so an event loop (the app) never waits on the engine;
-:meth:`AsyncEngineAPI.agenerate` paces the streamed text for a screen."""
+Each asyncio call runs the blocking one in a thread so an event loop (the app) never waits
+on the engine; :meth:`EngineClientBase.agenerate` paces the streamed text for a screen."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -26,8 +29,9 @@ class Cancellable(Protocol):
     def cancel(self) -> None: ...
 
 
-class AsyncEngineAPI:
-    """Mixed into an engine client that has the blocking methods declared below."""
+class EngineClientBase:
+    """The base of an engine client that has the blocking methods declared below; its
+    ``__init__`` calls :meth:`_init_running`."""
 
     if TYPE_CHECKING:
 
@@ -53,6 +57,46 @@ class AsyncEngineAPI:
             send_every: float = 0.0,
         ) -> Iterator[GenerationEvent]: ...
 
+    def _init_running(self) -> None:
+        self._running: set[Cancellable] = set()
+        self._running_lock = threading.Lock()
+
+    @contextmanager
+    def _running_generation(self, cancel: Cancellable) -> Iterator[None]:
+        """Keeps ``cancel`` where :meth:`cancel` reaches it while a generation runs."""
+        with self._running_lock:
+            self._running.add(cancel)
+        try:
+            yield
+        finally:
+            with self._running_lock:
+                self._running.discard(cancel)
+
+    def cancel(self) -> None:
+        """Stop every running generation after its next token. Thread-safe."""
+        with self._running_lock:
+            running = list(self._running)
+        for cancel in running:
+            cancel.cancel()
+
+    def generate(
+        self,
+        prompt: Prompt,
+        params: SamplingParams | None = None,
+        *,
+        add_bos: bool = True,
+        send_every: float = 0.0,
+    ) -> Iterator[GenerationEvent]:
+        """Stream an answer: TextChunk* then exactly one Finished or Failed. Never raises
+        for engine trouble (that is a Failed event) and never hangs on a dead engine.
+
+        ``send_every`` (seconds): text comes at most this often (for the worker, never more
+        often than ``generation.SEND_EVERY``); the first piece comes at once, the end is
+        never held back."""
+        cancel = self._new_cancel()
+        return self._generate(prompt, params or SamplingParams(), add_bos, cancel, send_every)
+
+    # ---------------------------------------------------------------- asyncio
     async def astart(self) -> int:
         return await asyncio.to_thread(self.start)
 
