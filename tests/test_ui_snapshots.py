@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 from doubles import ScriptedEngine
 from textual.pilot import Pilot
-from ui_helpers import ask, make_app, wait_ready
+from textual.widgets import Input
+from ui_helpers import ask, make_app, wait_for, wait_ready
 
 from tui.ui.app import BurrowApp
 from tui.ui.widgets.composer import Composer
+from tui.ui.widgets.find_bar import FindBar
 from tui.ui.widgets.message_view import MessageData, MessageView
 
 SIZES = [(40, 24), (60, 30), (120, 40)]
@@ -111,3 +113,33 @@ def test_an_answer_being_written(
         await pilot.pause(0.3)
 
     assert snap_compare(scripted_app, terminal_size=size, run_before=run_before)
+
+
+def test_find_bar_open(snap_compare: Any, scripted_app: BurrowApp) -> None:
+    """You should see the conversation about the sky with the find bar open in one row just
+    above the composer: "sky" typed, "2 of 3" beside it, then the tap targets "‹", "›" and
+    "✕". The question "Why is the sky blue? The sky." has an amber left edge (the message
+    holding the current match), its second "sky" in reverse (the current match) and its
+    first underlined. The top bar shows "Find" left of "+ New"."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, BurrowApp)
+        await settle(pilot)
+        await ask(pilot, app, "Why is the sky blue? The sky.", timeout=20)
+        for view in app.screen.query(MessageView):
+            view.close_gap()
+        await pilot.click("#find-button")
+        field = app.screen.query_one("#find-input", Input)
+        await wait_for(pilot, lambda: app.focused is field, 5, "the find field")
+        field.cursor_blink = False  # a blinking cursor would make the picture a coin toss
+        await pilot.press(*"sky")
+        find_bar = app.screen.query_one(FindBar)
+        for _ in range(3):  # to the second match (the first depends on where the view is)
+            if find_bar.count_text == "2 of 3":
+                break
+            await pilot.press("enter")
+        assert find_bar.count_text == "2 of 3"
+        await pilot.pause(0.3)
+
+    assert snap_compare(scripted_app, terminal_size=(40, 24), run_before=run_before)

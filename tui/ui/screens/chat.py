@@ -7,8 +7,6 @@ handlers below are the only code that touches widgets (an AnswerStream draws the
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -36,11 +34,12 @@ from tui.ui.screens.chat_actions import (
     open_menu,
     show_trim,
 )
-from tui.ui.screens.chat_controls import ChatControls
+from tui.ui.screens.chat_controls import ANSWER_GROUP, ChatControls
 from tui.ui.widgets.banner import Banner
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.context import ContextBar
 from tui.ui.widgets.conversation_list import ConversationItem, ConversationList
+from tui.ui.widgets.find_bar import FindBar
 from tui.ui.widgets.footer import FittingFooter
 from tui.ui.widgets.message_view import ConversationLog, MessageData, MessageView
 from tui.ui.widgets.status_line import StatusLine
@@ -51,8 +50,6 @@ if TYPE_CHECKING:
     from tui.chat.session import ChatSession
     from tui.store import Message
     from tui.ui.services import Services
-
-ANSWER_GROUP = "answer"
 
 
 class ChatScreen(ChatControls):
@@ -69,6 +66,7 @@ class ChatScreen(ChatControls):
         Binding("ctrl+r", "regenerate_last", "Regen"),
         Binding("ctrl+t", "continue_last", "Continue", show=False),
         Binding("ctrl+g", "toggle_incognito", "Incognito"),
+        Binding("ctrl+b", "find", "Find", show=False),
     ]
 
     streaming: reactive[bool] = reactive(False, init=False)
@@ -107,6 +105,8 @@ class ChatScreen(ChatControls):
     def _compose_chat(self) -> ComposeResult:
         self.log_view = ConversationLog(id="log")
         yield self.log_view
+        self.find_bar = FindBar(self.log_view, id="find-bar")
+        yield self.find_bar
         self._banner = Banner(id="banner")
         yield self._banner
         self.context_bar = ContextBar(id="context-bar")
@@ -151,6 +151,7 @@ class ChatScreen(ChatControls):
     def _after_conversation_change(self) -> None:
         """Reload everything that depends on which conversation is open."""
         self.composer.cancel_editing()  # an edit belongs to the conversation it was in
+        self.find_bar.close()  # its matches were in the conversation left
         self.context_bar.hide()
         self.refresh_conversation()
 
@@ -346,16 +347,6 @@ class ChatScreen(ChatControls):
             return None if self.streaming else True
         return True
 
-    async def wait_for_answer(self, timeout: float = 10.0) -> None:
-        """Wait until the running answer (if any) has ended and its end was handled."""
-        for worker in list(self.workers):
-            if worker.group == ANSWER_GROUP and not worker.is_finished:
-                with contextlib.suppress(Exception):  # its error was already reported
-                    await worker.wait()
-        deadline = time.monotonic() + timeout
-        while self.streaming and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)  # let the queued answer messages land
-
     # actions -------------------------------------------------------------------
 
     def action_stop(self) -> None:
@@ -395,13 +386,6 @@ class ChatScreen(ChatControls):
             self._sidebar.focus_filter()
         else:
             self.composer.focus()
-
-    def _refuse_while_streaming(self) -> bool:
-        """True (and the user is told why) if an answer is streaming."""
-        if self.streaming:
-            self.notify("An answer is streaming: Stop it first.", severity="warning")
-            return True
-        return False
 
     def _act_on_last(self, role: str, action: MessageAction) -> None:
         view = self.log_view.last(role)

@@ -55,6 +55,7 @@ PALETTE: list[tuple[str, str, str]] = [
     ("New chat", "Start a new conversation (ctrl+n)", "new_chat"),
     ("Incognito", "Start or leave a chat that is never saved (ctrl+g)", "toggle_incognito"),
     ("Conversations", "Show or hide the conversation list (ctrl+l)", "toggle_list"),
+    ("Find in chat", "Find text in this conversation (ctrl+b)", "find"),
     ("Stop", "Stop the answer, keep what it wrote (esc)", "stop"),
 ]
 

@@ -1,11 +1,13 @@
 """The chat screen's controls around the conversation: the composer row's edit state and
-Cancel, the context bar's buttons, the rows left under a finished answer, and what the
-sheets and the command palette ask of the chat. :class:`~tui.ui.screens.chat.ChatScreen`
+Cancel, the find bar, the context bar's buttons, the rows left under a finished answer, and
+what the sheets and the command palette ask of the chat. :class:`~tui.ui.screens.chat.ChatScreen`
 builds on it."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import Iterable
 from functools import partial
 from typing import TYPE_CHECKING
@@ -20,6 +22,7 @@ from tui.ui.screens.chat_actions import LAST_MESSAGE_COMMANDS, PALETTE, MessageA
 from tui.ui.screens.conversation_actions import ConversationActions
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.conversation_list import ConversationList
+from tui.ui.widgets.find_bar import FindBar
 from tui.ui.widgets.message_view import MessageView
 
 if TYPE_CHECKING:
@@ -29,6 +32,9 @@ if TYPE_CHECKING:
     from tui.ui.widgets.message_view import ConversationLog
     from tui.ui.widgets.row_list import Row
     from tui.ui.widgets.status_line import StatusLine
+
+#: The worker group of the answer being written.
+ANSWER_GROUP = "answer"
 
 
 class ChatControls(ConversationActions, Screen[None]):
@@ -40,6 +46,7 @@ class ChatControls(ConversationActions, Screen[None]):
         composer: Composer
         context_bar: ContextBar
         log_view: ConversationLog
+        find_bar: FindBar
         streaming: bool
         _send: Button
         _status: StatusLine
@@ -49,12 +56,18 @@ class ChatControls(ConversationActions, Screen[None]):
         def refresh_list(self) -> None: ...
         def _refresh_title(self) -> None: ...
         def _after_conversation_change(self) -> None: ...
-        def _refuse_while_streaming(self) -> bool: ...
         def refresh_conversation(self, focus_index: int | None = None) -> object: ...
         def _act_on_last(self, role: str, action: MessageAction) -> None: ...
 
     _gap_view: MessageView | None = None
     """The answer with rows left unused under it (MessageView.keep_gap), if any."""
+
+    def _refuse_while_streaming(self) -> bool:
+        """True (and the user is told why) if an answer is streaming."""
+        if self.streaming:
+            self.notify("An answer is streaming: Stop it first.", severity="warning")
+            return True
+        return False
 
     # edit & resend ---------------------------------------------------------------
 
@@ -72,6 +85,19 @@ class ChatControls(ConversationActions, Screen[None]):
     @on(Button.Pressed, "#cancel-edit")
     def _cancel_edit_pressed(self) -> None:
         self.composer.cancel_editing()
+        self.composer.focus()
+
+    # find in the conversation (the bar's own work is in widgets/find_bar.py) ----------
+
+    def action_find(self) -> None:
+        self.set_class(True, "-finding")  # below 20 rows the bar takes the composer's place
+        self.find_bar.open()
+
+    @on(FindBar.Closed)
+    def _find_closed(self) -> None:
+        self.set_class(False, "-finding")
+        if self.streaming:
+            self.log_view.anchor()  # follow the answer being written again
         self.composer.focus()
 
     # a row's "⋯" in the conversation list (the actions are ConversationActions') ------
@@ -142,6 +168,16 @@ class ChatControls(ConversationActions, Screen[None]):
     @on(Composer.Changed)
     def _composer_changed(self) -> None:
         self._close_gap()
+
+    async def wait_for_answer(self, timeout: float = 10.0) -> None:
+        """Wait until the running answer (if any) has ended and its end was handled."""
+        for worker in list(self.workers):
+            if worker.group == ANSWER_GROUP and not worker.is_finished:
+                with contextlib.suppress(Exception):  # its error was already reported
+                    await worker.wait()
+        deadline = time.monotonic() + timeout
+        while self.streaming and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)  # let the queued answer messages land
 
     # sheets and the command palette ----------------------------------------------
 

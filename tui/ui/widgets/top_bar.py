@@ -1,5 +1,5 @@
-"""The chat screen's top bar: the conversation list toggle, the title, incognito, new chat,
-and with a locked history Lock and Wipe."""
+"""The chat screen's top bar: the conversation list toggle, the title, incognito, find in
+the conversation, new chat, and with a locked history Lock and Wipe."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ class TopBar(Horizontal):
         # Shown only with a locked history: lock now, and the panic wipe (then a typed word).
         yield Button("Lock", id="lock-now", action="app.lock_now")
         yield Button("Wipe", id="panic-wipe", variant="error", action="app.panic_wipe")
+        yield Button("Find", id="find-button", tooltip="Find in this chat", action="screen.find")
         yield Button("+ New", id="new-chat", variant="primary", action="screen.new_chat")
 
     def on_mount(self) -> None:
