@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tui.engine.bundled import bundled_model_path
+from tui.store import Store
 
 
 @pytest.fixture(autouse=True)
@@ -61,3 +62,10 @@ def thinking_model_path(tmp_path_factory: pytest.TempPathFactory, smollm2_path: 
     source = (template / "NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.jinja").read_text(encoding="utf-8")
     out = tmp_path_factory.mktemp("thinking") / "smollm2-nemotron-template.gguf"
     return with_chat_template(smollm2_path, out, source)
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A real history database of the test's own (modules may define their own ``store``)."""
+    with Store.open(tmp_path / "history.sqlite3") as opened:
+        yield opened

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from session_helpers import loaded_engine
 
 from tui.chat.events import AnswerFinished, AnswerStarted, SessionEvent
 from tui.chat.session import ChatSession
@@ -38,16 +39,8 @@ def test_find_shift_finds_the_block_of_dropped_turns() -> None:
 
 @pytest.fixture(scope="module")
 def engine(smollm2_path: Path) -> Iterator[EngineClient]:
-    client = EngineClient()
-    client.load(LoadParams(path=str(smollm2_path), n_ctx=512, n_threads=2))
-    yield client
-    client.shutdown()
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / "history.sqlite3") as opened:
-        yield opened
+    with loaded_engine(smollm2_path, n_ctx=512) as client:
+        yield client
 
 
 async def answer(events: AsyncIterator[SessionEvent]) -> tuple[AnswerStarted, AnswerFinished]:

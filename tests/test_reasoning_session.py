@@ -8,12 +8,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from session_helpers import collect, loaded_engine
 
-from tui.chat.events import AnswerChunk, AnswerFinished, SessionEvent
+from tui.chat.events import AnswerChunk, AnswerFinished
 from tui.chat.session import ChatSession
 from tui.engine.client import EngineClient
 from tui.engine.protocol import LoadParams
@@ -25,20 +26,8 @@ GREEDY = Settings(temperature=0.0, seed_mode="fixed", seed=7, max_tokens=24)
 
 @pytest.fixture(scope="module")
 def engine(thinking_model_path: Path) -> Iterator[EngineClient]:
-    client = EngineClient()
-    client.load(LoadParams(path=str(thinking_model_path), n_ctx=1024, n_threads=2))
-    yield client
-    client.shutdown()
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / "history.sqlite3") as opened:
-        yield opened
-
-
-async def collect(events: AsyncIterator[SessionEvent]) -> list[SessionEvent]:
-    return [event async for event in events]
+    with loaded_engine(thinking_model_path, n_ctx=1024) as client:
+        yield client
 
 
 async def test_a_template_opened_block_is_thinking_stored_apart(
@@ -76,8 +65,9 @@ async def test_thinking_is_not_sent_back_and_off_closes_the_block(
     events = await collect(session.ask("Name a fruit."))
     last = events[-1]
     assert isinstance(last, AnswerFinished)
-    # Thinking off: the template writes "<think></think>", so the model answers at once.
-    assert last.text.strip() and last.reasoning == ""
+    # Thinking off: the template writes "<think></think>", so the model answers at once
+    # (what it answers is the 135M model's business: on some CPUs greedy decoding ends at once).
+    assert last.status == "done" and last.reasoning == "" and "<think>" not in last.text
     prompt = session.fit(session.path()[:-1]).prompt
     assert prompt.text.endswith("<|im_start|>assistant\n<think></think>")
     # The setting is the conversation's own: it reopens with it.

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from session_helpers import collect, loaded_engine
 
 from tui.chat.events import (
     AnswerChunk,
@@ -17,7 +18,6 @@ from tui.chat.events import (
 )
 from tui.chat.session import ChatSession
 from tui.engine.client import EngineClient
-from tui.engine.protocol import LoadParams
 from tui.settings import Settings
 from tui.store import Store
 
@@ -25,21 +25,9 @@ GREEDY = Settings(temperature=0.0, seed_mode="fixed", seed=7, max_tokens=12)
 
 
 @pytest.fixture(scope="module")
-def engine(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineClient]:
-    client = EngineClient()
-    client.load(LoadParams(path=str(smollm2_path), n_ctx=512, n_threads=2))
-    yield client
-    client.shutdown()
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / "history.sqlite3") as opened:
-        yield opened
-
-
-async def collect(events: AsyncIterator[SessionEvent]) -> list[SessionEvent]:
-    return [event async for event in events]
+def engine(smollm2_path: Path) -> Iterator[EngineClient]:
+    with loaded_engine(smollm2_path, n_ctx=512) as client:
+        yield client
 
 
 def final(events: list[SessionEvent]) -> SessionEvent:
