@@ -18,7 +18,10 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-FLAGS = "-m -c --host -np -b -t -tb --slot-save-path --no-webui --cache-ram --no-repack --offline"
+FLAGS = (
+    "-m -c --host -np -b -t -tb --slot-save-path --no-webui --cache-ram --no-repack --offline "
+    "--load-mode MODE --cache-type-k TYPE --cache-type-v TYPE --flash-attn [on|off|auto]"
+)
 
 
 class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -162,6 +165,10 @@ def main(argv: list[str]) -> int:
             "--cache-ram",
             "--slot-save-path",
             "--port",
+            "--load-mode",
+            "--cache-type-k",
+            "--cache-type-v",
+            "--flash-attn",
         )
         args[flag] = rest.pop(0) if takes_value and rest else ""
     kind: Any = TcpServer if "--port" in args else Server

@@ -9,10 +9,12 @@ tokens. Speed is never asserted: bench/ and ``burrow bench --engine local`` meas
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -106,6 +108,9 @@ def test_metadata_matches_the_embedded_engine(
         "eos_token",
         "add_bos",
         "parameter_count",
+        "use_mmap",
+        "kv_cache_type",
+        "flash_attn",
     ):
         assert getattr(info, name) == getattr(theirs, name), name
     assert client.model == info
@@ -274,6 +279,47 @@ def test_unix_socket_only_no_tcp(local: tuple[LocalServerClient, ModelInfo]) -> 
 def test_the_server_log_goes_to_the_engine_log(local: tuple[LocalServerClient, ModelInfo]) -> None:
     text = local[0].log_path.read_text(errors="replace")
     assert "llama-server" in text and "model" in text.lower()
+
+
+def kv_cache_lines(log: Path) -> list[tuple[str, float]]:
+    """(K cache type, MiB of the whole KV cache) of each load llama.cpp logged."""
+    found = re.findall(
+        r"llama_kv_cache: size = +([0-9.]+) MiB .*K \((\w+)\)", log.read_text(errors="replace")
+    )
+    return [(kind, float(size)) for size, kind in found]
+
+
+def flash_attn_lines(log: Path) -> list[str]:
+    return re.findall(r"flash_attn += (\w+)", log.read_text(errors="replace"))
+
+
+def test_a_q8_0_cache_reaches_the_server_at_about_half_the_memory(
+    binary: str, smollm2_path: Path, tmp_path: Path
+) -> None:
+    # The server logs its cache and attention choices only above its default verbosity: a
+    # wrapper adds -lv 4 after Burrow's own command line.
+    chatty = tmp_path / "llama-server"
+    chatty.write_text(f'#!/bin/sh\nexec "{binary}" "$@" -lv 4\n')
+    chatty.chmod(0o755)
+    logs = {}
+    for kv_type in ("f16", "q8_0"):
+        logs[kv_type] = tmp_path / f"engine-{kv_type}.log"
+        client = LocalServerClient(binary=str(chatty), log_path=logs[kv_type])
+        try:
+            info = client.load(replace(params_for(smollm2_path), kv_cache_type=kv_type))
+            assert (info.kv_cache_type, info.flash_attn) == (kv_type, kv_type == "q8_0")
+            server = client._server
+            assert server is not None
+            argv = " ".join(server.argv)
+            assert f"--cache-type-k {kv_type} --cache-type-v {kv_type}" in argv
+            assert finish(list(client.generate(chat("Name a colour."), GREEDY))).text.strip()
+        finally:
+            client.shutdown()
+    plain, quantized = kv_cache_lines(logs["f16"]), kv_cache_lines(logs["q8_0"])
+    assert [kind for kind, _ in plain] == ["f16"] and [k for k, _ in quantized] == ["q8_0"]
+    assert quantized[0][1] < 0.6 * plain[0][1]  # 8.5 bits a value instead of 16
+    assert flash_attn_lines(logs["q8_0"]) == ["enabled"]
+    assert flash_attn_lines(logs["f16"]) == ["disabled"]  # the server's own auto is on
 
 
 def test_killed_mid_answer_keeps_the_text_and_restarts(

@@ -25,7 +25,8 @@ from urllib.parse import urlsplit
 class ServerError(Exception):
     """A request to llama-server failed; ``kind`` says how: ``unreachable``, ``auth``,
     ``timeout``, ``http`` (an error status), ``payload`` (an answer that is not what
-    llama-server sends), ``dropped`` (the connection closed mid-answer)."""
+    llama-server sends), ``dropped`` (the connection closed mid-answer), ``unsupported`` (a
+    setting the local server's binary cannot honour)."""
 
     def __init__(self, message: str, kind: str = "http", status: int | None = None) -> None:
         super().__init__(message)

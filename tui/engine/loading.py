@@ -116,6 +116,13 @@ def decide(
     return LoadChoices(memory.resolve_mmap(params.use_mmap, repacked), flash, kv_type)
 
 
+def plain_choices(params: LoadParams) -> LoadChoices:
+    """What ``auto`` settings become without a look at the file: mapped, flash attention on
+    only for a quantized cache (:func:`decide` is the real decision)."""
+    flash = memory.resolve_flash_attn(params.flash_attn, params.kv_cache_type)
+    return LoadChoices(params.use_mmap is not False, flash, params.kv_cache_type)
+
+
 def check_memory(
     path: Path, header: gguf.GgufHeader, params: LoadParams, choices: LoadChoices | None = None
 ) -> None:
@@ -201,9 +208,7 @@ def open_llama(
     ``beat`` is called as the tensors load (the client's sign that loading moves);
     ``choices``: what ``auto`` settings became (None: mapped, flash attention as auto)."""
     if choices is None:
-        flash = memory.resolve_flash_attn(params.flash_attn, params.kv_cache_type)
-        mapped = params.use_mmap is not False
-        choices = LoadChoices(mapped, flash, params.kv_cache_type)
+        choices = plain_choices(params)
     import llama_cpp
     import llama_cpp.llama_cpp as llama_lib
 

@@ -306,25 +306,34 @@ class LocalServerClient(ServerEngine):
         from dataclasses import replace
 
         from tui.engine import prefs
-        from tui.engine.loading import check_memory, check_model_file, with_context
+        from tui.engine.loading import check_memory, check_model_file, decide, with_context
         from tui.engine.protocol import RequestFailed
 
         path = Path(params.path).expanduser()
+        if params.extra_bufts is None and prefs.extra_bufts_disabled(params.path):
+            params = replace(params, extra_bufts=False)  # it crashed here with them before
+        extra_bufts = params.extra_bufts is not False
         try:
+            # The embedded engine's checks and decisions, so both load the same way.
             header = check_model_file(path)
-            params = with_context(header, params, params.extra_bufts is not False)
+            params = with_context(header, params, extra_bufts)
+            choices = decide(path, header, params, extra_bufts)
             if params.check_memory:
-                check_memory(path, header, params)
+                check_memory(path, header, params, choices)
         except RequestFailed as exc:
             raise EngineError(str(exc)) from exc
         started = time.perf_counter()
-        if params.extra_bufts is None and prefs.extra_bufts_disabled(params.path):
-            params = replace(params, extra_bufts=False)  # it crashed here with them before
-        server = LocalServer(self.binary, params, self.log_path)
+        server = LocalServer(self.binary, params, self.log_path, choices)
         self._server = server
         server.wait_ready(load_timeout(params))
         seconds = time.perf_counter() - started
         info = self._read_model(server.endpoint, str(path), seconds, params, header)
+        info = replace(
+            info,
+            use_mmap=choices.use_mmap,
+            kv_cache_type=choices.kv_cache_type,
+            flash_attn=choices.flash_attn,
+        )
         self._server_for_info = server
         return info
 

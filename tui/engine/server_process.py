@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -19,10 +20,14 @@ import time
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tui.engine.http import Endpoint, ServerError, request_json
 from tui.engine.process import describe_exit, rotate_log
 from tui.engine.protocol import LoadParams
+
+if TYPE_CHECKING:
+    from tui.engine.loading import LoadChoices
 
 SERVER_ENV = "BURROW_LLAMA_SERVER"
 """Names the llama-server binary (beats the setting and PATH)."""
@@ -106,12 +111,29 @@ def run_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="burrow-run-"))
 
 
-def server_argv(binary: str, params: LoadParams, socket_path: Path, slots: Path) -> list[str]:
-    """The command line for ``params``; options the binary does not list are left out."""
+def _flag_pattern(flag: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![\w-]){re.escape(flag)}(?![\w-])")
+
+
+def server_argv(
+    binary: str,
+    params: LoadParams,
+    socket_path: Path,
+    slots: Path,
+    choices: LoadChoices | None = None,
+) -> list[str]:
+    """The command line for ``params`` with the ``auto`` settings decided as ``choices``
+    (:func:`tui.engine.loading.decide`, the embedded engine's decision; None: without a look
+    at the file); options the binary does not list are left out. Raises
+    :class:`ServerError` when a quantized KV cache is asked of a server that cannot store
+    one (it would silently take f16, twice the memory the fit check allowed for)."""
+    from tui.engine.loading import plain_choices
+
     flags = supported_flags(binary)
+    choices = choices or plain_choices(params)
 
     def has(flag: str) -> bool:
-        return flag in flags
+        return _flag_pattern(flag).search(flags) is not None
 
     argv = [binary, "-m", params.path, "-c", str(params.n_ctx), "--host", str(socket_path)]
     argv += ["-np", "1", "-b", str(params.n_batch)]
@@ -127,19 +149,60 @@ def server_argv(binary: str, params: LoadParams, socket_path: Path, slots: Path)
         argv += ["--cache-ram", "0"]
     if params.extra_bufts is False and has("--no-repack"):
         argv.append("--no-repack")
-    if not params.use_mmap and has("--no-mmap"):
-        argv.append("--no-mmap")
-    if params.use_mlock and has("--mlock"):
-        argv.append("--mlock")
+    argv += _load_mode(has, choices.use_mmap, params.use_mlock)
+    argv += _kv_cache(has, choices.kv_cache_type, binary)
+    argv += _flash_attn(has, flags, choices.flash_attn)
     if has("--offline"):
         argv.append("--offline")
     return argv
 
 
+def _load_mode(has: Callable[[str], bool], mapped: bool, mlock: bool) -> list[str]:
+    # llama.cpp replaced --no-mmap and --mlock by one --load-mode (the one llama-cpp-python
+    # sets from use_mmap/use_mlock); older servers still take the two flags.
+    if has("--load-mode"):
+        mode = {(True, True): "mmap+mlock", (False, True): "mlock", (True, False): "mmap"}
+        return ["--load-mode", mode.get((mapped, mlock), "none")]
+    argv = []
+    if not mapped and has("--no-mmap"):
+        argv.append("--no-mmap")
+    if mlock and has("--mlock"):
+        argv.append("--mlock")
+    return argv
+
+
+def _kv_cache(has: Callable[[str], bool], kv_type: str, binary: str) -> list[str]:
+    if has("--cache-type-k") and has("--cache-type-v"):
+        return ["--cache-type-k", kv_type, "--cache-type-v", kv_type]
+    if kv_type != "f16":
+        raise ServerError(
+            f"{binary} cannot store a {kv_type} context cache (its --help lists no "
+            "--cache-type-k): set kv_cache_type to f16, or use a newer llama-server",
+            "unsupported",
+        )
+    return []
+
+
+def _flash_attn(has: Callable[[str], bool], flags: str, on: bool) -> list[str]:
+    if not has("--flash-attn"):
+        return []
+    # Since mid-2025 the flag takes on|off|auto and the server's own default is auto (on for
+    # the CPU), so "off" must be said; before, it was a bare switch, off unless given.
+    if re.search(r"--flash-attn\s+\[?on\|off", flags):
+        return ["--flash-attn", "on" if on else "off"]
+    return ["--flash-attn"] if on else []
+
+
 class LocalServer:
     """One llama-server child serving one model on a Unix socket."""
 
-    def __init__(self, binary: str, params: LoadParams, log_path: Path) -> None:
+    def __init__(
+        self,
+        binary: str,
+        params: LoadParams,
+        log_path: Path,
+        choices: LoadChoices | None = None,
+    ) -> None:
         self.binary = binary
         self.params = params
         self.log_path = log_path
@@ -147,6 +210,11 @@ class LocalServer:
         tag = f"{os.getpid()}-{next(_counter)}"
         self.socket_path = self.dir / f"llama-{tag}.sock"
         self.slots = self.dir / f"slots-{tag}"
+        try:
+            self.argv = server_argv(binary, params, self.socket_path, self.slots, choices)
+        except ServerError:
+            self._remove_files()
+            raise
         self.slots.mkdir(mode=0o700)
         self.endpoint = Endpoint.unix(str(self.socket_path))
         rotate_log(log_path)
@@ -156,7 +224,6 @@ class LocalServer:
             log_fd = os.open(os.devnull, os.O_WRONLY)
         try:
             os.write(log_fd, f"\n--- llama-server {binary} ({params.path})\n".encode())
-            self.argv = server_argv(binary, params, self.socket_path, self.slots)
             self.proc = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
