@@ -7,6 +7,7 @@ time).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,13 @@ import pytest
 
 from tui.engine.bundled import bundled_model_path
 from tui.store import Store
+
+# A real llama-server named in BURROW_LLAMA_SERVER (CI exports the one it built) is for the
+# tests that ask for it (``server_helpers.find_binary``); left in the environment it would beat
+# the stand-in binary other tests hand the local engine, so it moves to a variable of its own.
+_named = os.environ.pop("BURROW_LLAMA_SERVER", "").strip()
+if _named:
+    os.environ["BURROW_TEST_LLAMA_SERVER"] = _named
 
 
 @pytest.fixture(autouse=True)

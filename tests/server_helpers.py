@@ -1,9 +1,10 @@
 """Finding the real llama-server for the tests, and starting one on loopback TCP (the remote
 engine's tests).
 
-The binary comes from ``BURROW_LLAMA_SERVER``, this checkout's ``.cache/llama-server/``
-(``scripts/build-llama-server.sh``) or PATH. Without one the tests that need it skip, naming
-the script.
+The binary comes from ``BURROW_LLAMA_SERVER`` (which ``conftest.py`` moves to
+``BURROW_TEST_LLAMA_SERVER``, out of the engine's way), this checkout's
+``.cache/llama-server/`` (``scripts/build-llama-server.sh``) or PATH. Without one the tests
+that need it skip, naming the script.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ SKIP_REASON = (
 
 
 def find_binary() -> str | None:
-    named = os.environ.get("BURROW_LLAMA_SERVER", "").strip()
+    named = (
+        os.environ.get("BURROW_TEST_LLAMA_SERVER", "").strip()
+        or os.environ.get("BURROW_LLAMA_SERVER", "").strip()
+    )
     if named and shutil.which(named):
         return shutil.which(named)
     for built in sorted((CHECKOUT / ".cache" / "llama-server").glob("*/llama-server")):
