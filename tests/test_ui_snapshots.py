@@ -58,7 +58,8 @@ def test_chat_with_a_conversation(
     snap_compare: Any, scripted_app: BurrowApp, size: tuple[int, int]
 ) -> None:
     """You should see one question ("Why is the sky blue?", under "You") and the scripted
-    answer under "Burrow" rendered as Markdown (bold text, a two-item list, a code block),
+    answer under "Burrow" rendered as Markdown (bold text, a two-item list, a code block
+    with "⧉ copy" on its first row),
     with "tokens · 42.0 tok/s · first token 0.05s" under it; the title is the question; the
     status line shows "42.0 tok/s". At 120 columns the list on the left shows the
     conversation, marked with "●"."""

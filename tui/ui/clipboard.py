@@ -11,9 +11,10 @@ from textual.widget import Widget
 TERMUX_COPY = "termux-clipboard-set"
 
 
-def copy_text(owner: Widget, text: str) -> None:
+def copy_text(owner: Widget, text: str, note: str = "Copied.") -> None:
     """Copy with OSC 52 (any terminal that allows it) and, where it exists,
-    termux-clipboard-set (in a worker of ``owner``: it may take a moment)."""
+    termux-clipboard-set (in a worker of ``owner``: it may take a moment); ``note`` is the
+    toast that says so."""
     owner.app.copy_to_clipboard(text)
     if shutil.which(TERMUX_COPY):
         owner.run_worker(
@@ -22,4 +23,4 @@ def copy_text(owner: Widget, text: str) -> None:
             thread=True,
             exit_on_error=False,
         )
-    owner.notify("Copied.", timeout=2)
+    owner.notify(note, timeout=2)

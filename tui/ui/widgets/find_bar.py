@@ -62,9 +62,9 @@ def _base(block: MarkdownBlock) -> Content:
 
 def _show(block: MarkdownBlock, content: Content) -> None:
     if isinstance(block, MarkdownFence):
-        labels = block.query(Label)
-        if labels:
-            labels.first().update(content, layout=False)
+        labels = block.query("#code-content").results(Label)
+        for label in labels:
+            label.update(content, layout=False)
     else:
         block.update(content, layout=False)
 

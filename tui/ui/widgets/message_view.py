@@ -22,6 +22,7 @@ from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownBlock
 
 from tui.textsafe import terminal_text
+from tui.ui.widgets.code_block import CodeBlock
 from tui.ui.widgets.thought import ThinkingLine, ThoughtView
 
 
@@ -113,7 +114,8 @@ class AnswerMarkdown(GrowsWithoutRelayout, Markdown):
         return super().update(self._prepare(markdown))
 
     def get_block_class(self, block_name: str) -> type[MarkdownBlock]:
-        return _quiet_block(super().get_block_class(block_name))
+        code = block_name in ("fence", "code_block") and not self._breaks  # answers only
+        return _quiet_block(CodeBlock if code else super().get_block_class(block_name))
 
 
 class MessageView(GrowsWithoutRelayout, Vertical, can_focus=True):
