@@ -138,6 +138,22 @@ async def test_find_by_tap_counts_moves_marks_and_closes(
         assert chat(app).composer.region.area  # back below the conversation
 
 
+async def test_find_from_the_open_conversation_list(tmp_path: Path) -> None:
+    """At phone width the open list replaces the chat: Find shows the chat again."""
+    seed_conversation()
+    app = scripted_app(tmp_path)
+    async with app.run_test(size=(40, 24)) as pilot:
+        await wait_ready(pilot, app, 10)
+        await reopened(pilot, app)
+        await tap(pilot, "toggle_list")
+        await wait_for(pilot, lambda: not widget(app, "log").region.area, 5, "the list")
+        await open_by_tap(pilot, app)
+        await settled(pilot)
+        field = bar(app).query_one("#find-input")
+        assert app.focused is field and field.region.area
+        assert widget(app, "log").region.area
+
+
 async def test_find_by_keys_and_the_palette(tmp_path: Path) -> None:
     seed_conversation()
     app = scripted_app(tmp_path)
@@ -172,7 +188,9 @@ async def test_find_by_keys_and_the_palette(tmp_path: Path) -> None:
         # By the command palette, as a phone user does; what was typed is kept.
         await tap_command(pilot, "Find in chat")
         await wait_for(pilot, lambda: bar(app).is_open, 5, "the find bar")
+        await settled(pilot)
         assert bar(app).count_text == "no match"
+        assert app.focused is bar(app).query_one("#find-input")
 
 
 def test_matching_ignores_case_and_spacing() -> None:

@@ -48,6 +48,7 @@ class ChatControls(ConversationActions, Screen[None]):
         log_view: ConversationLog
         find_bar: FindBar
         streaming: bool
+        show_list: bool
         _send: Button
         _status: StatusLine
 
@@ -90,6 +91,8 @@ class ChatControls(ConversationActions, Screen[None]):
     # find in the conversation (the bar's own work is in widgets/find_bar.py) ----------
 
     def action_find(self) -> None:
+        if not self.has_class("-wide"):
+            self.show_list = False  # an open list hides the chat (wide, the list is beside)
         self.set_class(True, "-finding")  # below 20 rows the bar takes the composer's place
         self.find_bar.open()
 
