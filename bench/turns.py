@@ -53,8 +53,18 @@ TOPICS = (
 )
 
 
-def question(i: int) -> str:
-    return f"In two sentences, what is interesting about {TOPICS[i % len(TOPICS)]}?"
+NOTES = (
+    "I read that {topic} appear in old stories from many places, that people have drawn "
+    "them for centuries, and that a few books argue about where the word first came from. "
+)
+
+
+def question(i: int, notes: int = 0) -> str:
+    """The i-th question; ``notes`` sentences of the user's notes before it make long turns
+    (a trim at a large context is reached by prompt tokens, cheap, not by generated ones)."""
+    topic = TOPICS[i % len(TOPICS)]
+    pasted = NOTES.format(topic=topic) * notes
+    return f"{pasted}In two sentences, what is interesting about {topic}?"
 
 
 async def timed_answer(session: Any, text: str) -> dict[str, Any]:
@@ -146,7 +156,13 @@ async def prefix_reuse(
 
 
 async def trimming(
-    model: str, n_ctx: int, answer_tokens: int, threads: int, after: int, shift: bool = True
+    model: str,
+    n_ctx: int,
+    answer_tokens: int,
+    threads: int,
+    after: int,
+    notes: int = 0,
+    shift: bool = True,
 ) -> dict[str, Any]:
     engine, session = new_session(model, n_ctx, answer_tokens, threads, shift)
     rows: list[dict[str, Any]] = []
@@ -156,7 +172,7 @@ async def trimming(
         first_trim: int | None = None
         for i in range(60):
             progress(f"trimming run ({'shift' if shift else 'no shift'}), turn {i + 1}")
-            row = await timed_answer(session, question(i))
+            row = await timed_answer(session, question(i, notes))
             rows.append(row)
             if row["dropped_messages"] and first_trim is None:
                 first_trim = i
@@ -172,6 +188,7 @@ async def trimming(
     return {
         "n_ctx": n_ctx,
         "shift": shift,
+        "notes": notes,
         "turns": rows,
         "first_trimmed_turn": first_trim + 1,
         "first_trimmed_shifted": at["shifted_tokens"],
@@ -194,6 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--n-ctx", "--trim-ctx", dest="trim_ctx", type=int, default=512)
     parser.add_argument("--after-trim", type=int, default=3, help="turns after the first trim")
+    parser.add_argument(
+        "--notes",
+        type=int,
+        default=0,
+        help="trimming: sentences of notes pasted before each question (~35 tokens each), "
+        "so a large context fills in a few turns",
+    )
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--no-trim", action="store_true")
     parser.add_argument("--no-reuse", action="store_true", help="skip part 1")
@@ -203,7 +227,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     model = model_path(args.model)
-    trim_args = (model, args.trim_ctx, args.answer_tokens, args.threads, args.after_trim)
+    trim_args = (
+        model,
+        args.trim_ctx,
+        args.answer_tokens,
+        args.threads,
+        args.after_trim,
+        args.notes,
+    )
     with private_home():
         reuse = (
             None

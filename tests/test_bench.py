@@ -317,6 +317,21 @@ def test_turns_bench(smollm2_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 
 @pytest.mark.slow
+def test_turns_bench_notes_reach_the_trim_with_prompt_tokens(
+    smollm2_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    turns = bench_module("turns")
+    argv = ["--no-reuse", "--trim-ctx", "512", "--notes", "3", "--answer-tokens", "8"]
+    result = run_json(capsys, turns.main, [*argv, "--after-trim", "1"])
+    trim = result["trimming"]
+    assert trim["notes"] == 3
+    # ~120 new tokens a turn: the 512-token context trims within five turns (without notes,
+    # with these answers, it takes about thirteen).
+    assert trim["first_trimmed_turn"] is not None and trim["first_trimmed_turn"] <= 5
+    assert all(row["prompt_tokens_evaluated"] >= 100 for row in trim["turns"][1:])
+
+
+@pytest.mark.slow
 def test_resume_bench(smollm2_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     resume = bench_module("resume")
     result = run_json(capsys, resume.main, ["--tokens", "200", "--runs", "1"])
