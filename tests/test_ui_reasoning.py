@@ -126,8 +126,10 @@ async def test_thinking_switch_in_the_settings_sheet_by_tap(thinking_model_path:
         await ask(pilot, app, "Name a fruit.")
         answer = views(app)[-1]
         assert isinstance(answer, MessageView)
-        # Off: the template closes the block itself, so the model answers at once.
-        assert answer.data.text.strip() and answer.data.reasoning == ""
+        # Off: the template closes the block itself, so the model answers at once (what it
+        # answers is the 135M model's business: on some CPUs greedy decoding ends at once).
+        assert answer.data.status == "done" and answer.data.reasoning == ""
+        assert "<think>" not in answer.data.text
         assert not answer.query_one(ThoughtView).display
 
 
