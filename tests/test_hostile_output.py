@@ -60,6 +60,24 @@ def test_history_search_neutralises_snippets_and_titles(burrow_home: Path) -> No
         assert "No matches" not in text(result.stdout)
 
 
+def test_thought_search_neutralises_snippets(burrow_home: Path) -> None:
+    with Store.open() as store:
+        conversation = store.create_conversation(title=TITLE)
+        store.add_message(conversation.id, "user", QUESTION)
+        writer = store.begin_assistant(conversation.id, flush_interval=0)
+        writer.append("", "Thinking of " + ANSWER)
+        writer.append("Blue.")
+        writer.finish()
+    for args in (("Violet sunsets",), ("Violet", "--json")):
+        result = burrow(burrow_home, "history", "search", "--thinking", *args)
+        assert result.returncode == 0, text(result.stderr)
+        assert raw_controls(result.stdout) == [], args
+    shown = text(burrow(burrow_home, "history", "search", "--thinking", "violet").stdout)
+    assert "(thinking)" in shown and "^[" in shown and "Violet" in shown
+    plain = text(burrow(burrow_home, "history", "search", "Violet").stdout)
+    assert "No matches" in plain  # the thought is not in the full-text index
+
+
 def test_markdown_export_carries_no_raw_control_characters(
     burrow_home: Path, tmp_path: Path
 ) -> None:

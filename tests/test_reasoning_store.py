@@ -56,6 +56,31 @@ def test_search_finds_answers_not_thoughts() -> None:
         assert [h.role for h in store.search("4")] == ["assistant"]
 
 
+def test_thoughts_are_found_when_asked_for() -> None:
+    with Store.open() as store:
+        conversation_id, message_id = answered(store)
+        other = store.create_conversation(title="Other")
+        store.add_message(other.id, "user", "Birds?")
+        writer = store.begin_assistant(other.id, flush_interval=0)
+        writer.append("", "Pelicans 100% fly; so_do gulls.")
+        writer.append("Yes.")
+        newer = writer.finish()
+        hits = store.search_thoughts("PELICANS")
+        assert [(h.message_id, h.in_thinking) for h in hits] == [
+            (newer.id, True),
+            (message_id, True),
+        ]
+        assert hits[1].conversation_id == conversation_id and hits[1].role == "assistant"
+        assert hits[1].snippet == "**Pelicans** aside, two plus two is four."
+        # Every word must be there, in any order.
+        assert [h.message_id for h in store.search_thoughts("four pelicans")] == [message_id]
+        assert [h.message_id for h in store.search_thoughts("100%")] == [newer.id]
+        assert [h.message_id for h in store.search_thoughts("so_do")] == [newer.id]
+        assert store.search_thoughts("s_") == []  # "_" is not LIKE's any-character
+        assert store.search_thoughts("It is 4") == []  # the answer is not a thought
+        assert store.search_thoughts("") == [] and store.search_thoughts("%") == []
+
+
 def test_export_leaves_thinking_out_unless_asked(tmp_path: Path) -> None:
     with Store.open() as store:
         conversation_id, _ = answered(store)

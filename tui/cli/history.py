@@ -31,6 +31,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = sub.add_parser("search", help='full-text search: words, "a phrase", prefix*')
     p.add_argument("query", help="FTS5 query; odd syntax falls back to plain words")
     p.add_argument("--limit", type=whole_number, default=20)
+    p.add_argument(
+        "--thinking",
+        action="store_true",
+        help="search reasoning models' thinking instead (all words, any case)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run, action=_search)
 
@@ -151,17 +156,19 @@ def _search(store: Store, args: argparse.Namespace) -> int:
     from tui.cli.common import print_json
     from tui.textsafe import one_line
 
+    find = store.search_thoughts if args.thinking else store.search
     if args.json:
-        hits = store.search(args.query, limit=args.limit)
+        hits = find(args.query, limit=args.limit)
         print_json([_as_json(h) for h in hits])
         return 0
     start, end = ("\x1b[1m", "\x1b[0m") if sys.stdout.isatty() else ("**", "**")
-    hits = store.search(args.query, limit=args.limit, start_mark=_START, end_mark=_END)
+    hits = find(args.query, limit=args.limit, start_mark=_START, end_mark=_END)
     if not hits:
         print("No matches.")
         return 0
     for hit in hits:
-        where = "title" if hit.message_id is None else f"message {hit.message_id} ({hit.role})"
+        role = "thinking" if hit.in_thinking else hit.role
+        where = "title" if hit.message_id is None else f"message {hit.message_id} ({role})"
         print(f"{hit.conversation_id:>6}  {one_line(hit.conversation_title)}  — {where}")
         snippet = _marked(hit.snippet, start, end)
         print("        " + snippet + (end if start.startswith("\x1b") else ""))

@@ -99,6 +99,8 @@ class SearchHit:
     rank: float
     """bm25 score: lower is better (SQLite's convention)."""
     updated_at: float
+    in_thinking: bool = False
+    """The hit is in the answer's thinking (found only when asked for)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -329,6 +329,23 @@ class Store(StreamingAnswers):
             except driver.ERRORS as exc:
                 self._reraise(exc)
 
+    def search_thoughts(
+        self, query: str, *, limit: int = 20, start_mark: str = "**", end_mark: str = "**"
+    ) -> list[SearchHit]:
+        """Search reasoning models' thinking only, newest first (``tui.store.thought_search``)."""
+        from tui.store.thought_search import search_thoughts
+
+        conn, lock = self._search_connection()
+        with lock:
+            if self._closed:
+                raise StoreError("the history store is closed")
+            try:
+                return search_thoughts(
+                    conn, query, limit=limit, start_mark=start_mark, end_mark=end_mark
+                )
+            except driver.ERRORS as exc:
+                self._reraise(exc)
+
     def _search_connection(self) -> tuple[sqlite3.Connection, threading.RLock]:
         """Search reads on its own connection and lock (not the one every save takes), so a
         streaming answer never waits for a search; incognito has only its one connection."""
