@@ -39,9 +39,10 @@ from tui.ui.widgets.banner import Banner
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.context import ContextBar
 from tui.ui.widgets.conversation_list import ConversationItem, ConversationList
+from tui.ui.widgets.conversation_log import ConversationLog
 from tui.ui.widgets.find_bar import FindBar
 from tui.ui.widgets.footer import FittingFooter
-from tui.ui.widgets.message_view import ConversationLog, MessageData, MessageView
+from tui.ui.widgets.message_view import MessageData, MessageView
 from tui.ui.widgets.status_line import StatusLine
 from tui.ui.widgets.top_bar import TopBar
 

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from tui.ui.screens.dialogs import ConfirmSheet, MessageActionsSheet
 from tui.ui.widgets.context import TrimDivider
-from tui.ui.widgets.message_view import ConversationLog, MessageData, MessageView
+from tui.ui.widgets.conversation_log import ConversationLog
+from tui.ui.widgets.message_view import MessageData, MessageView
 
 if TYPE_CHECKING:
     from tui.ui.screens.chat import ChatScreen

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from tui.chat.session import ChatSession
     from tui.ui.services import Services
     from tui.ui.widgets.context import ContextBar
-    from tui.ui.widgets.message_view import ConversationLog
+    from tui.ui.widgets.conversation_log import ConversationLog
     from tui.ui.widgets.row_list import Row
     from tui.ui.widgets.status_line import StatusLine
 

@@ -27,7 +27,8 @@ from textual.widgets import Button, Input, Label, Markdown, Static
 from textual.widgets.markdown import MarkdownBlock, MarkdownFence
 
 from tui.ui.find import FindMatch, find_matches, find_pattern, match_count_text, step
-from tui.ui.widgets.message_view import ConversationLog, MessageView
+from tui.ui.widgets.conversation_log import ConversationLog
+from tui.ui.widgets.message_view import MessageView
 from tui.ui.widgets.thought import ThoughtView
 
 #: How the current match shows in its message, and the other matches in the same message.
