@@ -20,6 +20,7 @@ from textual.content import Content
 from textual.widgets import Button, LoadingIndicator, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tui.engine.entry_fit import fit_offer, fit_text
 from tui.engine.memory import format_bytes
 from tui.ui.messages import ModelStateChanged
 from tui.ui.screens.dialogs import MessageActionsSheet
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from tui.bench.runs import Step
     from tui.engine.catalog import CatalogEntry
     from tui.engine.fit import FitOption
-    from tui.settings import Settings
     from tui.ui.services import Services
 
 
@@ -39,63 +39,6 @@ def free_memory() -> int | None:
     from tui.engine.memory import available_bytes
 
     return available_bytes()
-
-
-def fit_text(
-    entry: CatalogEntry, n_ctx: int, n_batch: int, free: int | None, **choices: Any
-) -> tuple[str, str]:
-    """(verdict, sentence): fits / tight / will not fit, with the numbers (the same memory
-    rule as the Get models list, :func:`tui.engine.fit.fit_verdict`); a context larger than
-    the model was trained on will not load, whatever the memory. ``choices``: the settings'
-    memory choices (cache type, memory map)."""
-    from tui.engine.fit import WONT_FIT, fit_verdict
-
-    if n_ctx == 0:  # automatic: what the engine will pick for this model
-        n_ctx = auto_context(entry, n_batch, free, choices)
-    verdict, sentence = fit_verdict(entry.ram_estimate(n_ctx, n_batch, **choices), free, n_ctx)
-    trained = entry.n_ctx_train
-    if trained and n_ctx > trained:
-        sentence += f" · above trained {trained}: loads at {trained} or less"
-        verdict = WONT_FIT
-    return verdict, sentence
-
-
-def auto_context(
-    entry: CatalogEntry, n_batch: int, free: int | None, choices: dict[str, Any]
-) -> int:
-    """The context an automatic ``n_ctx`` (0) becomes for ``entry`` (the engine's rule)."""
-    from tui.engine.fit import default_context
-    from tui.engine.loading import AUTO_CONTEXT_CAP
-
-    def need(n_ctx: int, kv_type: str) -> int | None:
-        return entry.ram_estimate(n_ctx, n_batch, **{**choices, "kv_type": kv_type})
-
-    kv_type = choices.get("kv_type", "f16")
-    return default_context(need, free, kv_type, entry.n_ctx_train, cap=AUTO_CONTEXT_CAP)
-
-
-def fit_offer(
-    entry: CatalogEntry, settings: Settings, free: int | None
-) -> tuple[str, list[FitOption]] | None:
-    """None when ``entry`` loads with ``settings``; else why not and what fits instead."""
-    from tui.engine.fit import fit_offer as offer
-
-    if entry.shape is None or settings.n_ctx == 0:
-        return None  # unreadable: the load says why; automatic: the engine picks what fits
-    choices = settings.memory_choices()
-
-    def need(n_ctx: int, kv_type: str) -> int | None:
-        return entry.ram_estimate(n_ctx, settings.n_batch, **{**choices, "kv_type": kv_type})
-
-    return offer(
-        entry.name,
-        need,
-        free,
-        settings.n_ctx,
-        settings.kv_cache_type,
-        entry.n_ctx_train,
-        smaller_kv=settings.flash_attn != "off",  # a smaller cache type needs flash attention
-    )
 
 
 def describe(entry: CatalogEntry) -> str:
