@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from touch_helpers import (
+    PHONE_SIZE_IDS,
+    PHONE_SIZES,
     GatedEngine,
     model_file,
     scripted_app,
@@ -38,9 +40,6 @@ from tui.ui.app import BurrowApp
 from tui.ui.screens.dialogs import ConfirmSheet, MessageActionsSheet
 from tui.ui.widgets.composer import Composer
 from tui.ui.widgets.sheets import TextPromptSheet
-
-SIZES = [(40, 24), (40, 14)]
-size_ids = [f"{w}x{h}" for w, h in SIZES]
 
 
 def exported(suffix: str) -> bool:
@@ -68,7 +67,7 @@ async def message_action(pilot: Pilot[Any], app: BurrowApp, index: int, action: 
     await wait_for(pilot, lambda: app.screen is chat(app) or isinstance(app.screen, ConfirmSheet))
 
 
-@pytest.mark.parametrize("size", SIZES, ids=size_ids)
+@pytest.mark.parametrize("size", PHONE_SIZES, ids=PHONE_SIZE_IDS)
 async def test_ask_stop_regenerate_flip_continue_copy_delete(
     tmp_path: Path, size: tuple[int, int]
 ) -> None:
@@ -125,7 +124,7 @@ async def test_ask_stop_regenerate_flip_continue_copy_delete(
         assert views(app)[-1].text.split() == ["One", "two", "three"]
 
 
-@pytest.mark.parametrize("size", SIZES, ids=size_ids)
+@pytest.mark.parametrize("size", PHONE_SIZES, ids=PHONE_SIZE_IDS)
 async def test_edit_cancel_then_edit_and_resend(tmp_path: Path, size: tuple[int, int]) -> None:
     app = scripted_app(tmp_path, answers=("First answer.", "Second answer."))
     async with app.run_test(size=size) as pilot:
@@ -147,7 +146,7 @@ async def test_edit_cancel_then_edit_and_resend(tmp_path: Path, size: tuple[int,
         assert (question.data.branch_index, question.data.branch_count) == (2, 2)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=size_ids)
+@pytest.mark.parametrize("size", PHONE_SIZES, ids=PHONE_SIZE_IDS)
 async def test_new_chat_incognito_and_open_from_the_list(
     tmp_path: Path, size: tuple[int, int]
 ) -> None:
@@ -175,7 +174,7 @@ async def test_new_chat_incognito_and_open_from_the_list(
         assert [v.text for v in views(app)] == ["b?", "About b?"]
 
 
-@pytest.mark.parametrize("size", SIZES, ids=size_ids)
+@pytest.mark.parametrize("size", PHONE_SIZES, ids=PHONE_SIZE_IDS)
 async def test_conversation_list_row_actions(tmp_path: Path, size: tuple[int, int]) -> None:
     """Each action of a row's "⋯" in the chat screen's list, on a row that is not the first."""
     ids = seed([("Alpha apples", "a?"), ("Bravo bananas", "b?"), ("Charlie cherries", "c?")])

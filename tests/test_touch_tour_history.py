@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from touch_helpers import (
+    PHONE_SIZE_IDS,
+    PHONE_SIZES,
     scripted_app,
     seed,
     tap,
@@ -33,8 +35,6 @@ from tui.ui.screens.history import HistoryScreen
 from tui.ui.screens.history_import import ImportSheet
 from tui.ui.widgets.sheets import TextPromptSheet
 
-SIZES = [(40, 24), (40, 14)]
-size_ids = [f"{w}x{h}" for w, h in SIZES]
 FOUR = [
     ("Alpha apples", "a?"),
     ("Bravo bananas", "b?"),
@@ -80,7 +80,7 @@ def files(folder: Path, suffix: str) -> list[Path]:
     return sorted(folder.glob(f"*{suffix}")) if folder.is_dir() else []
 
 
-@pytest.mark.parametrize("size", SIZES, ids=size_ids)
+@pytest.mark.parametrize("size", PHONE_SIZES, ids=PHONE_SIZE_IDS)
 async def test_every_history_action_on_the_second_row(
     tmp_path: Path, size: tuple[int, int]
 ) -> None:
@@ -130,7 +130,7 @@ async def test_every_history_action_on_the_second_row(
         assert chat(app).session.conversation_id == target
 
 
-@pytest.mark.parametrize("size", SIZES, ids=size_ids)
+@pytest.mark.parametrize("size", PHONE_SIZES, ids=PHONE_SIZE_IDS)
 async def test_export_all_folder_wipe_and_import_from_the_list(
     tmp_path: Path, size: tuple[int, int]
 ) -> None:

@@ -18,6 +18,8 @@ from textual.geometry import Offset
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 from touch_helpers import (
+    PHONE_SIZE_IDS,
+    PHONE_SIZES,
     find_text,
     model_file,
     screen_lines,
@@ -40,15 +42,12 @@ from tui.ui.screens.settings import SettingsScreen
 from tui.ui.screens.templates import TemplatesScreen
 from tui.ui.screens.themes import ThemeScreen
 
-SIZES = [(40, 24), (40, 14)]
-size_ids = [f"{w}x{h}" for w, h in SIZES]
-
 
 async def back_to_chat(pilot: Pilot[Any], app: BurrowApp) -> None:
     await wait_for(pilot, lambda: app.screen is chat(app), 10, "the chat")
 
 
-@pytest.mark.parametrize("size", SIZES, ids=size_ids)
+@pytest.mark.parametrize("size", PHONE_SIZES, ids=PHONE_SIZE_IDS)
 async def test_settings_invalid_value_then_reset_and_apply(
     tmp_path: Path, size: tuple[int, int]
 ) -> None:
@@ -77,7 +76,7 @@ async def test_settings_invalid_value_then_reset_and_apply(
         assert chat(app).session.settings.max_tokens == default
 
 
-@pytest.mark.parametrize("size", SIZES, ids=size_ids)
+@pytest.mark.parametrize("size", PHONE_SIZES, ids=PHONE_SIZE_IDS)
 async def test_models_unload_load_rescan_and_load_by_row(
     tmp_path: Path, smollm2_path: Path, size: tuple[int, int]
 ) -> None:
@@ -119,7 +118,7 @@ async def test_models_unload_load_rescan_and_load_by_row(
         assert chat(app).model_ready
 
 
-@pytest.mark.parametrize("size", SIZES, ids=size_ids)
+@pytest.mark.parametrize("size", PHONE_SIZES, ids=PHONE_SIZE_IDS)
 async def test_template_edit_save_duplicate_delete(tmp_path: Path, size: tuple[int, int]) -> None:
     app = scripted_app(tmp_path)
     async with app.run_test(size=size) as pilot:
@@ -153,7 +152,7 @@ async def test_template_edit_save_duplicate_delete(tmp_path: Path, size: tuple[i
         assert sorted(p.name for p in folder.iterdir()) == ["my-template-x.toml"]
 
 
-@pytest.mark.parametrize("size", SIZES, ids=size_ids)
+@pytest.mark.parametrize("size", PHONE_SIZES, ids=PHONE_SIZE_IDS)
 async def test_theme_switch(tmp_path: Path, size: tuple[int, int]) -> None:
     app = scripted_app(tmp_path)
     async with app.run_test(size=size) as pilot:

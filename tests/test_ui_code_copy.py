@@ -18,6 +18,8 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Label
 from touch_helpers import (
+    PHONE_SIZE_IDS,
+    PHONE_SIZES,
     GatedEngine,
     finish_answer,
     model_file,
@@ -31,9 +33,6 @@ from tui.store.store import Store
 from tui.ui.app import BurrowApp
 from tui.ui.widgets.code_block import COPY_LABEL, CodeBlock, CopyCode, lines_text
 from tui.ui.widgets.message_view import MessageView
-
-SIZES = [(40, 24), (40, 14)]
-size_ids = [f"{w}x{h}" for w, h in SIZES]
 
 FIRST = 'print("one")\nprint("two")'
 #: Stored text is not trusted: an OSC title sequence and a raw ESC [ 2 J in the code.
@@ -68,7 +67,7 @@ async def tap_on_screen(pilot: Pilot[Any], app: BurrowApp, target: Widget) -> No
     await pilot.pause()
 
 
-@pytest.mark.parametrize("size", SIZES, ids=size_ids)
+@pytest.mark.parametrize("size", PHONE_SIZES, ids=PHONE_SIZE_IDS)
 async def test_tap_copies_one_block_without_fences_and_neutralised(
     tmp_path: Path, size: tuple[int, int]
 ) -> None:

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from touch_helpers import (
+    PHONE_SIZE_IDS,
+    PHONE_SIZES,
     GatedEngine,
     finish_answer,
     model_file,
@@ -33,9 +35,6 @@ from tui.ui.app import BurrowApp
 from tui.ui.find import FindMatch, find_matches, match_count_text, step
 from tui.ui.widgets.find_bar import FindBar
 from tui.ui.widgets.message_view import MessageView
-
-SIZES = [(40, 24), (40, 14)]
-size_ids = [f"{w}x{h}" for w, h in SIZES]
 
 #: A conversation with "apple" in three answers and a question, six times in all, and
 #: enough text between them that they do not fit one screen.
@@ -93,7 +92,7 @@ async def settled(pilot: Pilot[Any]) -> None:
     await pilot.pause()
 
 
-@pytest.mark.parametrize("size", SIZES, ids=size_ids)
+@pytest.mark.parametrize("size", PHONE_SIZES, ids=PHONE_SIZE_IDS)
 async def test_find_by_tap_counts_moves_marks_and_closes(
     tmp_path: Path, size: tuple[int, int]
 ) -> None:

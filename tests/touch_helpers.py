@@ -25,6 +25,10 @@ from tui.store.store import Store
 from tui.ui.app import BurrowApp
 from tui.ui.widgets.composer import Composer
 
+#: A phone in Termux: portrait, and portrait with the soft keyboard up.
+PHONE_SIZES = [(40, 24), (40, 14)]
+PHONE_SIZE_IDS = [f"{w}x{h}" for w, h in PHONE_SIZES]
+
 IDS: dict[str, str] = {
     # chat screen (exist today)
     "toggle_list": "#toggle-list",

@@ -19,7 +19,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -312,22 +312,17 @@ class Store(StreamingAnswers):
         """Full-text search of titles and messages, best first (see ``tui.store.search``)."""
         from tui.store import search
 
-        conn, lock = self._search_connection()
-        with lock:
-            if self._closed:
-                raise StoreError("the history store is closed")
-            try:
-                return search.search(
-                    conn,
-                    query,
-                    limit=limit,
-                    offset=offset,
-                    conversation_id=conversation_id,
-                    start_mark=start_mark,
-                    end_mark=end_mark,
-                )
-            except driver.ERRORS as exc:
-                self._reraise(exc)
+        return self._searching(
+            lambda conn: search.search(
+                conn,
+                query,
+                limit=limit,
+                offset=offset,
+                conversation_id=conversation_id,
+                start_mark=start_mark,
+                end_mark=end_mark,
+            )
+        )
 
     def search_thoughts(
         self, query: str, *, limit: int = 20, start_mark: str = "**", end_mark: str = "**"
@@ -335,14 +330,19 @@ class Store(StreamingAnswers):
         """Search reasoning models' thinking only, newest first (``tui.store.thought_search``)."""
         from tui.store.thought_search import search_thoughts
 
+        return self._searching(
+            lambda conn: search_thoughts(
+                conn, query, limit=limit, start_mark=start_mark, end_mark=end_mark
+            )
+        )
+
+    def _searching(self, run: Callable[[sqlite3.Connection], list[SearchHit]]) -> list[SearchHit]:
         conn, lock = self._search_connection()
         with lock:
             if self._closed:
                 raise StoreError("the history store is closed")
             try:
-                return search_thoughts(
-                    conn, query, limit=limit, start_mark=start_mark, end_mark=end_mark
-                )
+                return run(conn)
             except driver.ERRORS as exc:
                 self._reraise(exc)
 
