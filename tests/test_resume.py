@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import stat
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tui import paths
+from tui.chat import resume
 from tui.chat.events import AnswerFinished, SessionEvent
 from tui.chat.resume import StateCache, StateKey, engine_used, file_sha256, state_file_name
 from tui.chat.session import ChatSession
@@ -60,6 +62,11 @@ class FakeEngine:
     def load_state(self, path: str | Path) -> int:
         self.loaded.append(Path(path))
         return 10
+
+
+@pytest.fixture(autouse=True)
+def fresh_run() -> None:
+    resume._BYTES_PER_TOKEN.clear()  # what one test's engine wrote says nothing of another's
 
 
 @pytest.fixture()
@@ -163,6 +170,34 @@ def test_least_recently_used_states_are_evicted(store: Store) -> None:
     assert store.states_total_bytes() <= 2500
 
 
+def test_a_state_that_alone_would_pass_the_cap_is_not_written(store: Store) -> None:
+    engine = FakeEngine(size=1000)  # 10 tokens: 100 bytes a token
+    cache = StateCache(engine, store, max_bytes=2500)
+    short, long = key_for(cache, conversation(store)), key_for(cache, conversation(store))
+    engine_used(engine, short, store, n_tokens=10)
+    assert cache.save(short) is not None  # learns 100 bytes a token
+    engine_used(engine, long, store, n_tokens=26)  # 2,600 bytes: over the cap alone
+    assert cache.save(long) is None
+    assert cache.last_problem and "not saved" in cache.last_problem
+    assert [p.name for p in paths.states_dir().iterdir()] == [state_file_name(short)]
+    assert store.states_for(short.conversation_id), "the state that fits is kept"
+    engine_used(engine, long, store, n_tokens=25)  # 2,500 bytes: fits
+    assert cache.save(long) is not None
+
+
+def test_the_size_a_token_takes_follows_the_cache_type(store: Store) -> None:
+    engine = FakeEngine(size=1000)
+    cache = StateCache(engine, store, max_bytes=2500)
+    key = key_for(cache, conversation(store))
+    engine_used(engine, key, store, n_tokens=10)
+    assert cache.save(key) is not None  # f16 cache: 100 bytes a token
+    assert engine.model is not None
+    engine.model = replace(engine.model, kv_cache_type="q8_0")  # half: unknown until written
+    other = key_for(cache, conversation(store))
+    engine_used(engine, other, store, n_tokens=30)
+    assert cache.save(other) is not None
+
+
 def test_deleting_the_conversation_deletes_its_state(store: Store) -> None:
     engine = FakeEngine()
     cache = StateCache(engine, store)
@@ -232,9 +267,11 @@ async def test_the_answer_after_a_restore_equals_the_answer_without_it(
             session, "Name three colours of the rainbow."
         )
         first_answer = session.path()[-1].content
+        held = resume._OWNERS[engine].n_tokens  # what the answer told the state cache
         session.new_conversation()  # leave it: saved before the next answer or at close
         session.close()
     (record,) = store.states_for(conversation_id)
+    assert abs(held - record.n_tokens) <= 1  # the last sampled token may not be decoded
     assert stat.S_IMODE(record.path.stat().st_mode) == 0o600
 
     with new_engine(model) as engine:

@@ -221,7 +221,9 @@ class AnswerRun:
             stats["reasoning_tokens"] = tokens
             stats["reasoning_seconds"] = round(seconds, 2)
         message = writer.finish(status, stats)
-        engine_used(self.session.engine, self.session.state_key(), self.session.store)
+        session = self.session
+        held = event.stats.prompt_tokens + event.stats.completion_tokens
+        engine_used(session.engine, session.state_key(), session.store, held)
         return AnswerFinished(
             writer.message_id, message.content, status, event.stats, reasoning, tokens, seconds
         )

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from tui.engine.memory import format_bytes
 from tui.engine.protocol import ModelInfo
 from tui.store import StateRecord, Store
 
@@ -86,11 +87,18 @@ class _Owner:
     store: str
     worker_pid: int | None
     dirty: bool
+    n_tokens: int = 0
+    """Tokens the cache holds (0: not known)."""
 
 
 #: engine object -> the conversation its cache holds. Kept per engine, not per session: two
 #: sessions may share one engine, and only the one that answered last owns its cache.
 _OWNERS: weakref.WeakKeyDictionary[Any, _Owner] = weakref.WeakKeyDictionary()
+
+#: (model, n_ctx, cache type) -> bytes a state file took per token when last written in this
+#: run: a state is mostly its tokens' keys and values, so the next one's size is known before
+#: it is written. Not kept across runs: the store does not record the cache type.
+_BYTES_PER_TOKEN: dict[tuple[str, int, str], float] = {}
 
 
 def _pid(engine: Any) -> int | None:
@@ -98,14 +106,17 @@ def _pid(engine: Any) -> int | None:
     return pid if isinstance(pid, int) else None
 
 
-def engine_used(engine: Any, key: StateKey | None, store: Store | None = None) -> None:
+def engine_used(
+    engine: Any, key: StateKey | None, store: Store | None = None, n_tokens: int = 0
+) -> None:
     """Record what the engine's cache holds after an answer: ``key`` of a saved
-    conversation of ``store``, or None (incognito, anything never to be saved)."""
+    conversation of ``store``, or None (incognito, anything never to be saved), and how
+    many tokens (prompt and answer; 0 when not known)."""
     try:
         if key is None or store is None or store.incognito:
             _OWNERS.pop(engine, None)
         else:
-            _OWNERS[engine] = _Owner(key, str(store.path), _pid(engine), True)
+            _OWNERS[engine] = _Owner(key, str(store.path), _pid(engine), True, n_tokens)
     except TypeError:  # an engine object that cannot be weakly referenced: no resume
         pass
 
@@ -148,9 +159,11 @@ class StateCache:
         owner = _OWNERS.get(self.engine)
         return bool(owner and owner.dirty)
 
-    def _set_owner(self, key: StateKey, *, dirty: bool) -> None:
+    def _set_owner(self, key: StateKey, *, dirty: bool, n_tokens: int = 0) -> None:
         with contextlib.suppress(TypeError):
-            _OWNERS[self.engine] = _Owner(key, str(self.store.path), _pid(self.engine), dirty)
+            _OWNERS[self.engine] = _Owner(
+                key, str(self.store.path), _pid(self.engine), dirty, n_tokens
+            )
 
     def key(self, conversation_id: int, template: str) -> StateKey | None:
         model = self.engine.model
@@ -192,6 +205,8 @@ class StateCache:
         if not self.dirty:
             self._touch(key)
             return None
+        if self._over_cap(key):
+            return None
         from tui import paths
 
         path = paths.states_dir() / state_file_name(key)
@@ -217,9 +232,33 @@ class StateCache:
             log.info("%s", self.last_problem)
             path.unlink(missing_ok=True)
             return None
-        self._set_owner(key, dirty=False)
+        _BYTES_PER_TOKEN[self._rate_key(key)] = info.st_size / n_tokens
+        self._set_owner(key, dirty=False, n_tokens=n_tokens)
         self.evict(keep=record.path)
         return record
+
+    def _rate_key(self, key: StateKey) -> tuple[str, int, str]:
+        model = self.engine.model
+        return key.model_path, key.n_ctx, model.kv_cache_type if model is not None else ""
+
+    def _over_cap(self, key: StateKey) -> bool:
+        """Would the owner's state alone be over the cap? Then writing it (hundreds of MiB
+        for a long conversation of a model without grouped-query attention) is flash worn
+        for nothing: the eviction would delete it at once."""
+        owner = _OWNERS.get(self.engine)
+        rate = _BYTES_PER_TOKEN.get(self._rate_key(key))
+        if owner is None or not owner.n_tokens or rate is None:
+            return False
+        need = int(owner.n_tokens * rate)
+        if need <= self.max_bytes:
+            return False
+        self.last_problem = (
+            f"the model state of this conversation would take {format_bytes(need)}, over the "
+            f"{format_bytes(self.max_bytes)} kept for instant resume: not saved (reopening "
+            "it reads the conversation again)"
+        )
+        log.info("%s", self.last_problem)
+        return True
 
     def _touch(self, key: StateKey) -> None:
         record = self.store.find_state(
@@ -292,7 +331,7 @@ class StateCache:
             return 0
         with contextlib.suppress(Exception):
             self.store.touch_state(record.path)
-        self._set_owner(key, dirty=False)
+        self._set_owner(key, dirty=False, n_tokens=n_tokens)
         return n_tokens
 
 
