@@ -55,6 +55,31 @@ def test_a_quantized_kv_cache_without_flash_attention_is_refused(
     assert str(tiny_synthetic_path) in str(caught.value)
 
 
+def test_a_quantized_kv_cache_is_refused_for_heads_it_cannot_hold(
+    tmp_path: Path, smollm2_path: Path
+) -> None:
+    """OpenLLaMA-3B's heads are 100 wide; a q8_0/q4_0 cache stores blocks of 32, and
+    llama.cpp only answers "Failed to create llama_context". The refusal says why and what
+    to set; f16 loads the same file."""
+    from tui.bench.synthetic import write_synthetic
+    from tui.engine import gguf, memory
+
+    model = write_synthetic(
+        tmp_path / "head100.gguf", "tiny-head100", "q4_0", tokenizer=smollm2_path
+    )
+    assert not memory.ModelShape.from_header(gguf.read_header(model)).quantized_kv_ok
+    with EngineClient() as client:
+        for kv in ("q8_0", "q4_0"):
+            with pytest.raises(ModelLoadError) as caught:
+                client.load(LoadParams(path=str(model), n_ctx=256, kv_cache_type=kv))
+            message = str(caught.value)
+            assert f"{kv} context cache cannot hold" in message and "head size 100" in message
+            assert "kv_cache_type to f16" in message and str(model) in message
+        info = client.load(LoadParams(path=str(model), n_ctx=256))
+        assert info.kv_cache_type == "f16"
+        assert answer(client).stats.completion_tokens > 0
+
+
 def test_auto_mmap_reads_the_file_when_weights_are_repacked(tiny_synthetic_path: Path) -> None:
     """The tiny model is q4_0: repacked on AVX2 and ARM dot-product CPUs, so ``auto`` reads
     it instead of mapping it; with extra buffer types off nothing is repacked and it maps."""

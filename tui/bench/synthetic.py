@@ -41,6 +41,8 @@ class Shape:
 PRESETS: dict[str, Shape] = {
     # Two small layers, written in about a second: for tests of logic, never of speed.
     "tiny": Shape(256, 2, 4, 4, 512, 2048, 10000.0),
+    # Tiny too, with OpenLLaMA-3B's head size of 100 (no quantized cache can hold it).
+    "tiny-head100": Shape(800, 2, 8, 8, 1024, 2048, 10000.0),
     # OpenLLaMA-3B (Orca-Mini-3B is a fine-tune of it): the phone model Burrow started from.
     "orca-mini-3b": Shape(3200, 26, 32, 32, 8640, 2048, 10000.0),
     "llama-3.2-1b": Shape(2048, 16, 32, 8, 8192, 131072, 500000.0),

@@ -61,5 +61,6 @@ def fit_offer(
         settings.n_ctx,
         settings.kv_cache_type,
         entry.n_ctx_train,
-        smaller_kv=settings.flash_attn != "off",  # a smaller cache type needs flash attention
+        # A smaller cache type needs flash attention, and heads it can hold.
+        smaller_kv=settings.flash_attn != "off" and entry.shape.quantized_kv_ok,
     )

@@ -112,7 +112,16 @@ def decide(
             "auto or on, or kv_cache_type to f16",
             "load",
         )
-    repacked = memory.ModelShape.from_header(header).repacked_bytes() if extra_bufts else 0
+    shape = memory.ModelShape.from_header(header)
+    if kv_type != "f16" and not shape.quantized_kv_ok:
+        # llama.cpp only says "Failed to create llama_context" (the reason is in its log).
+        raise RequestFailed(
+            f"{path}: a {kv_type} context cache cannot hold this model's attention heads "
+            f"(head size {shape.key_length}, not a multiple of {memory.KV_BLOCK}): "
+            "set kv_cache_type to f16",
+            "load",
+        )
+    repacked = shape.repacked_bytes() if extra_bufts else 0
     return LoadChoices(memory.resolve_mmap(params.use_mmap, repacked), flash, kv_type)
 
 

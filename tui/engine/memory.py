@@ -57,6 +57,9 @@ def total_bytes() -> int | None:
 KV_BYTES_PER_VALUE: dict[str, float] = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
 """Bytes per stored key or value for each KV cache type (q8_0/q4_0: 32 values per block)."""
 KV_TYPES = tuple(KV_BYTES_PER_VALUE)
+KV_BLOCK = 32
+"""Values per block of a quantized cache type: llama.cpp refuses one for a model whose head
+size is not a multiple of it (OpenLLaMA-3B's 100, say), so only f16 can hold that cache."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,11 @@ class ModelShape:
         per_value = KV_BYTES_PER_VALUE.get(kv_type, 2.0)
         values = self.n_layer * n_ctx * self.n_head_kv * (self.key_length + self.value_length)
         return int(values * per_value)
+
+    @property
+    def quantized_kv_ok(self) -> bool:
+        """Whether a q8_0/q4_0 cache can hold this model's heads (unknown sizes: assume so)."""
+        return self.key_length % KV_BLOCK == 0 and self.value_length % KV_BLOCK == 0
 
     def repacked_bytes(self, repacked: frozenset[str] | None = None) -> int:
         """Bytes of weights llama.cpp copies into a repacked layout on this CPU."""

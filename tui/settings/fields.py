@@ -193,7 +193,8 @@ class Settings:
         "runtime",
         "How the context cache stores what the model has read: f16 is exact; q8_0 needs about "
         "half the memory with hardly any change to answers; q4_0 about a quarter, and answers "
-        "can change. A quantized cache needs flash attention (auto turns it on).",
+        "can change. A quantized cache needs flash attention (auto turns it on) and a model "
+        "whose head size is a multiple of 32 (most are; OpenLLaMA-3B's is 100).",
         choices=("f16", "q8_0", "q4_0"),
     )
     flash_attn: str = _setting(
