@@ -60,6 +60,15 @@ def test_kv_cache_by_type_and_rounded_like_llama_cpp() -> None:
     )
 
 
+def test_attention_scores_cost_six_bytes_each_without_flash_attention() -> None:
+    """An f32 score in the compute buffer and its f16 copy in ggml's work buffer; measured
+    against real workers in docs/performance.md ("Phone-class memory")."""
+    model = shape()
+    off = model.estimate(8192, 256, repacked=Q4).compute_bytes
+    on = model.estimate(8192, 256, flash_attn=True, repacked=Q4).compute_bytes
+    assert off - on == 6 * 256 * 32 * 8192  # n_ubatch x n_head x n_kv scores
+
+
 def test_header_sums_weight_bytes_by_type(tiny_synthetic_path: Path) -> None:
     header = gguf.read_header(tiny_synthetic_path)
     assert set(header.weight_bytes) == {"Q4_0", "F32"}

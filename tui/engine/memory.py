@@ -170,7 +170,12 @@ class ModelShape:
         n_ubatch = max(1, min(n_batch, n_kv, 512))
         n_ff = self.n_ff or 4 * self.n_embd
         activations = 4 * n_ubatch * (3 * n_ff + 6 * self.n_embd)
-        scores = 0 if flash_attn else 2 * 4 * n_ubatch * self.n_head * n_kv
+        # Without flash attention, each score is an f32 in the compute buffer and an f16 in
+        # ggml's CPU work buffer (the softmaxed scores converted for the product with the
+        # f16 V cache), which llama.cpp's logged buffer size leaves out. Measured on the
+        # llama-3.2-1b shape at n_ctx 8192: compute buffer 275 MiB for 256 MiB of scores,
+        # and ~128 MiB more resident than at 2048 beside it.
+        scores = 0 if flash_attn else (4 + 2) * n_ubatch * self.n_head * n_kv
         logits = 4 * n_ubatch * self.n_vocab
         return activations + scores + logits
 
