@@ -8,6 +8,7 @@ import importlib
 import json
 import stat
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,9 @@ def test_table_of_a_full_result() -> None:
         "KV cache q8_0 · flash attention on · mmap off · extra buffer types off",
         "device cpu · 2 cores · llama-cpp-python 0.3",
     ]
+    device = DeviceInfo(cpu="cpu", cores=2, llama_cpp_system_info="llama-server b1-0c1e570")
+    local = replace(a_result(), engine="local", device=device)
+    assert format_table(local).splitlines()[-1] == "device cpu · 2 cores · llama-server b1-0c1e570"
 
 
 def test_step_line_draws_a_bar() -> None:

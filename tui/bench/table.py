@@ -35,9 +35,11 @@ def format_table(result: BenchResult) -> str:
         f"KV cache {result.kv_cache_type or '?'} · flash attention {_on_off(result.flash_attn)} "
         f"· mmap {_on_off(result.use_mmap)} · extra buffer types {_on_off(result.extra_bufts)}"
     )
-    lines.append(
-        f"device {device.cpu} · {device.cores} cores · llama-cpp-python {device.llama_cpp_python}"
-    )
+    # The local engine has no llama-cpp-python: its llama.cpp is the server's own build.
+    server = device.llama_cpp_system_info or ""
+    llama = server if result.engine == "local" and server else None
+    llama = llama or f"llama-cpp-python {device.llama_cpp_python}"
+    lines.append(f"device {device.cpu} · {device.cores} cores · {llama}")
     return "\n".join(line.rstrip() for line in lines)
 
 
