@@ -17,7 +17,7 @@ import pytest
 import tui.bench
 from tui import paths
 from tui.bench.results import BaselineFigures, BenchResult, compared, save_result
-from tui.bench.runs import Step, fit_prompt
+from tui.bench.runs import Step, fit_prompt, run_bench
 from tui.bench.system import DeviceInfo, peak_rss_bytes
 from tui.bench.table import format_table
 from tui.bench.tune import ThreadRun, best
@@ -233,6 +233,18 @@ def test_burrow_bench_with_baseline_json(
     assert saved.parent == paths.bench_dir()
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
     assert json.loads(saved.read_text())["generation_tps"] == result["generation_tps"]
+
+
+@pytest.mark.slow
+def test_a_baseline_run_reads_the_model_once_before_either_load(smollm2_path: Path) -> None:
+    """Both loads from a warm page cache: the baseline loads second, so a cold first load of
+    Burrow's would be the storage's time, not Burrow's."""
+    steps: list[Step] = []
+    run_bench(str(smollm2_path), threads=2, n_ctx=256, prompt_tokens=32, gen_tokens=4,
+              repeat=1, baseline=True, on_step=steps.append)  # fmt: skip
+    assert steps[0].text == "reading the model file once"
+    assert steps[1].text == "starting the engine"
+    assert [s.done for s in steps] == list(range(1, steps[0].total + 1))
 
 
 @pytest.mark.slow
