@@ -164,6 +164,21 @@ def test_burrow_ask_engine_url_needs_confirmation(
     assert f"answering with remote: {keyed_server.removeprefix('http://')}" in captured.err
 
 
+def test_burrow_ask_remote_is_not_weighed_against_this_device_s_memory(
+    keyed_server: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui.engine import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1024)  # nothing free here
+    assert main(["config", "set", "server_api_key", "letmein"]) == 0
+    args = ["ask", "--engine", keyed_server, "--trust-host", "--max-tokens", "4", "--no-save"]
+    assert main([*args, "--ctx", "1024", "Hi"]) == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.strip()
+    # The same question on this device is refused before loading.
+    assert main(["ask", "--max-tokens", "4", "--no-save", "--ctx", "1024", "Hi"]) != 0
+    assert "is free" in capsys.readouterr().err
+
+
 def test_local_mode_opens_no_network_socket_here(
     no_network: list[str],  # noqa: F811
     smollm2_path: Path,

@@ -164,7 +164,8 @@ def _run(
                 store.get_conversation(args.continue_id)
             except NotFoundError as exc:
                 raise UsageError(f"no conversation {args.continue_id}") from exc
-        check_fit(model_path, settings)
+        if engine_kind(engine) != "remote":  # a remote model is in the server's memory
+            check_fit(model_path, settings)
         try:
             engine.load(LoadParams(path=str(model_path), **settings.load_params()))
         except EngineError as exc:
