@@ -8,6 +8,7 @@ time).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,3 +78,15 @@ def store(tmp_path: Path) -> Iterator[Store]:
     """A real history database of the test's own (modules may define their own ``store``)."""
     with Store.open(tmp_path / "history.sqlite3") as opened:
         yield opened
+
+
+@pytest.fixture
+def fake_binary(tmp_path: Path) -> str:
+    """An executable named llama-server that runs tests/fake_llama_server.py (a test double:
+    the process side of the local engine, where the real binary is not built)."""
+    fake = Path(__file__).resolve().parent / "fake_llama_server.py"
+    wrapper = tmp_path / "bin" / "llama-server"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{fake}" "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)

@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import stat
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,18 +25,8 @@ from tui.cli import main
 from tui.engine.protocol import Failed, Finished, LoadParams, SamplingParams, TextChunk
 from tui.engine.server_client import LocalServerClient
 
-FAKE = Path(__file__).resolve().parent / "fake_llama_server.py"
 SHORT = SamplingParams(temperature=0, max_tokens=8)
 LONG = SamplingParams(temperature=0, max_tokens=300)
-
-
-@pytest.fixture
-def fake_binary(tmp_path: Path) -> str:
-    wrapper = tmp_path / "bin" / "llama-server"
-    wrapper.parent.mkdir()
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
-    wrapper.chmod(0o755)
-    return str(wrapper)
 
 
 @pytest.fixture

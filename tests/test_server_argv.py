@@ -9,7 +9,6 @@ an older one); the real binary's command line is checked in ``test_llama_server.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -121,17 +120,6 @@ def test_a_server_without_cache_types_refuses_a_quantized_cache_by_name(tmp_path
 
 
 # -- the local engine decides as the embedded one (with tests/fake_llama_server.py) ---------
-
-FAKE = Path(__file__).resolve().parent / "fake_llama_server.py"
-
-
-@pytest.fixture
-def fake_binary(tmp_path: Path) -> str:
-    wrapper = tmp_path / "bin" / "llama-server"
-    wrapper.parent.mkdir()
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
-    wrapper.chmod(0o755)
-    return str(wrapper)
 
 
 def test_auto_flash_attention_follows_the_cache_type(

@@ -54,15 +54,6 @@ def server_url(smollm2_path: Path) -> Iterator[str]:
         proc.wait()
 
 
-@pytest.fixture
-def fake_binary(tmp_path: Path) -> str:
-    wrapper = tmp_path / "bin" / "llama-server"
-    wrapper.parent.mkdir()
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
-    wrapper.chmod(0o755)
-    return str(wrapper)
-
-
 def remote_app(model: Path, url: str) -> BurrowApp:
     """The app whose settings choose the remote engine (``engine`` is also ``make_app``'s
     name for an engine object)."""
