@@ -122,6 +122,9 @@ class FindBar(Horizontal):
         ):
             button = Button(label, id=id_, tooltip=tip, compact=True)
             button.can_focus = False
+            # A Button ignores a tap while its 0.2 s press effect shows; a thumb stepping
+            # through matches taps faster than that, and every tap must step.
+            button.active_effect_duration = 0
             yield button
 
     @property
