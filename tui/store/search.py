@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from tui.store import driver
 from tui.store.models import SearchHit
@@ -61,22 +63,31 @@ def search(
     query = bounded(query)
     if not query or limit <= 0:
         return []
+    with time_budget(conn):
+        try:
+            try:
+                return _run(conn, query, limit, offset, conversation_id, start_mark, end_mark)
+            except driver.OPERATIONAL as exc:
+                if interrupted(exc):
+                    return []
+                fallback = plain_query(query)
+                if not fallback:
+                    return []
+                return _run(conn, fallback, limit, offset, conversation_id, start_mark, end_mark)
+        except driver.OPERATIONAL as exc:
+            if interrupted(exc):  # over the time budget: too broad a query, no hits
+                return []
+            raise
+
+
+@contextmanager
+def time_budget(conn: sqlite3.Connection) -> Iterator[None]:
+    """Interrupt statements on ``conn`` that run past :data:`TIME_BUDGET` seconds (SQLite
+    then raises an "interrupted" OperationalError: see :func:`interrupted`)."""
     deadline = time.monotonic() + TIME_BUDGET
     conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
     try:
-        try:
-            return _run(conn, query, limit, offset, conversation_id, start_mark, end_mark)
-        except driver.OPERATIONAL as exc:
-            if _interrupted(exc):
-                return []
-            fallback = plain_query(query)
-            if not fallback:
-                return []
-            return _run(conn, fallback, limit, offset, conversation_id, start_mark, end_mark)
-    except driver.OPERATIONAL as exc:
-        if _interrupted(exc):  # over the time budget: too broad a query, no hits
-            return []
-        raise
+        yield
     finally:
         conn.set_progress_handler(None, 0)
 
@@ -90,7 +101,8 @@ def bounded(query: str) -> str:
     return plain_query(words)
 
 
-def _interrupted(exc: Exception) -> bool:
+def interrupted(exc: Exception) -> bool:
+    """Did :func:`time_budget` stop this statement?"""
     return "interrupted" in str(exc)
 
 

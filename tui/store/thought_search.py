@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import time
 
 from tui.store import driver
 from tui.store.models import SearchHit
-from tui.store.search import ELLIPSIS, TIME_BUDGET, bounded
+from tui.store.search import ELLIPSIS, bounded, interrupted, time_budget
 
 SNIPPET_CHARS = 60
 """Characters of context on each side of the first matched word."""
@@ -34,21 +33,18 @@ def search_thoughts(
         return []
     where = " AND ".join(["m.reasoning LIKE ? ESCAPE '\\'"] * len(words))
     patterns = [f"%{_escape(w)}%" for w in words]
-    deadline = time.monotonic() + TIME_BUDGET
-    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
     try:
-        rows = conn.execute(
-            "SELECT m.conversation_id, c.title, m.id, m.role, m.reasoning, c.updated_at "
-            "FROM messages m JOIN conversations c ON c.id = m.conversation_id "
-            f"WHERE m.reasoning != '' AND {where} ORDER BY m.id DESC LIMIT ?",
-            (*patterns, limit),
-        ).fetchall()
+        with time_budget(conn):
+            rows = conn.execute(
+                "SELECT m.conversation_id, c.title, m.id, m.role, m.reasoning, c.updated_at "
+                "FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+                f"WHERE m.reasoning != '' AND {where} ORDER BY m.id DESC LIMIT ?",
+                (*patterns, limit),
+            ).fetchall()
     except driver.OPERATIONAL as exc:
-        if "interrupted" in str(exc):  # over the time budget: no hits rather than a wait
+        if interrupted(exc):  # over the time budget: no hits rather than a wait
             return []
         raise
-    finally:
-        conn.set_progress_handler(None, 0)
     return [
         SearchHit(
             conversation_id=row[0],
